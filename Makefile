@@ -1,0 +1,48 @@
+# imrstats developer commands. The first two are the README's: `make demo`, `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: demo test data bench reference lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[io]"
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[test]"
+	touch $@ $(STAMP_RUN)
+
+## demo: load -> validate -> score -> summarise the bundled synthetic trial into out/
+demo: $(STAMP_RUN)
+	$(PY) -m imrstats report --out out
+
+## test: the whole test suite (no R needed)
+test: $(STAMP_TEST)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests (exit 5)" >&2; exit 1; fi; exit $$rc
+
+## data: regenerate data/synthetic/ (and the copy shipped in the package)
+data: $(STAMP_RUN)
+	$(PY) -m imrstats._make_data
+
+## bench: benchmarks (time and peak memory), written to benchmarks/results/
+bench: $(STAMP_TEST)
+	$(PY) benchmarks/run.py
+
+## reference: regenerate the R reference fixtures (needs R; tests never do)
+reference:
+	$(MAKE) -C tests/reference
+
+lint: $(STAMP_TEST)
+	$(PY) -m ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache
