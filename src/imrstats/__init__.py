@@ -8,6 +8,7 @@ Importing imrstats never imports ``matplotlib.pyplot``.
 from __future__ import annotations
 
 from imrstats._errors import DataError, ImrstatsWarning
+from imrstats._schema import validate_tidy
 
 __version__ = "0.1.0.dev0"
 
@@ -15,4 +16,5 @@ __all__ = [
     "DataError",
     "ImrstatsWarning",
     "__version__",
+    "validate_tidy",
 ]

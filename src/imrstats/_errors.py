@@ -28,6 +28,8 @@ def _problems_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     records = []
     for r in rows:
         value = r.get("value")
+        if value is not None and not isinstance(value, str) and pd.isna(value) is True:
+            value = "<missing>"
         records.append(
             {
                 "row": r.get("row"),
