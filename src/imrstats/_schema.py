@@ -49,10 +49,10 @@ def _row_labels(data: pd.DataFrame) -> np.ndarray:
 class _Reporter:
     """Adds vectorised problem masks to a :class:`ProblemLog`, capped per rule."""
 
-    def __init__(self, data: pd.DataFrame, log: ProblemLog) -> None:
+    def __init__(self, data: pd.DataFrame, log: ProblemLog, rows: np.ndarray) -> None:
         self.data = data
         self.log = log
-        self.rows = _row_labels(data)
+        self.rows = rows
         self.participant = (
             data["participant"].to_numpy(dtype=object)
             if "participant" in data.columns
@@ -275,7 +275,9 @@ def validate_tidy(
             log.add("duplicate_column", f"column {col!r} appears more than once", column=str(col))
     log.raise_if_any("not a tidy trial frame", source=source)
 
-    rep = _Reporter(data, log)
+    rows = _row_labels(data)
+    data = data.reset_index(drop=True)  # align every derived column on positions
+    rep = _Reporter(data, log, rows)
     n = len(data)
     out: dict[str, Any] = {}
 
@@ -358,7 +360,7 @@ def validate_tidy(
     log.raise_if_any("the tidy trial frame has problems", source=source)
     extra = [c for c in data.columns if c not in TIDY_COLUMNS]
     if extra:
-        tidy = pd.concat([tidy, data[extra].reset_index(drop=True)], axis=1)
+        tidy = pd.concat([tidy, data[extra]], axis=1)
     return tidy
 
 
