@@ -18,12 +18,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture(autouse=True)
 def _no_global_numpy_random():
-    state = np.random.get_state()
+    state = np.random.get_state()  # noqa: NPY002 (this fixture guards the legacy state)
     yield
-    after = np.random.get_state()
+    after = np.random.get_state()  # noqa: NPY002
     same = state[0] == after[0] and np.array_equal(state[1], after[1]) and state[2:] == after[2:]
     if not same:
-        np.random.set_state(state)
+        np.random.set_state(state)  # noqa: NPY002
         pytest.fail("test used numpy's global random state; pass an explicit rng instead")
 
 

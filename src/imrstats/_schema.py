@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imrstats._compat import STR_DTYPE, as_str
-from imrstats._errors import DataError, ProblemLog
+from imrstats._compat import as_str
+from imrstats._errors import ProblemLog
 
 __all__ = ["KEY_COLUMNS", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "TIDY_COLUMNS", "validate_tidy"]
 
