@@ -7,6 +7,7 @@ Importing imrstats never imports ``matplotlib.pyplot``.
 
 from __future__ import annotations
 
+from imrstats import datasets
 from imrstats._bundled import load_synthetic
 from imrstats._describe import describe
 from imrstats._errors import DataError, ImrstatsWarning
@@ -21,6 +22,7 @@ __all__ = [
     "ImrstatsWarning",
     "SimulatedTrial",
     "__version__",
+    "datasets",
     "describe",
     "load_synthetic",
     "score_fidelity",
