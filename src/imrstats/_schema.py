@@ -6,13 +6,15 @@ through it once; model code then trusts the schema.
 
 from __future__ import annotations
 
+import itertools
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from imrstats._compat import as_str
+from imrstats._compat import STR_DTYPE
 from imrstats._errors import ProblemLog
 
 __all__ = ["KEY_COLUMNS", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "TIDY_COLUMNS", "validate_tidy"]
@@ -53,25 +55,28 @@ class _Reporter:
         self.data = data
         self.log = log
         self.rows = rows
-        self.participant = (
-            data["participant"].to_numpy(dtype=object)
-            if "participant" in data.columns
-            else np.full(len(data), None, dtype=object)
-        )
+
+    def _cells(self, column: str, idx: np.ndarray) -> np.ndarray:
+        # Only the listed rows are converted to objects (the frame may have millions).
+        if column not in self.data.columns:
+            return np.full(idx.size, None, dtype=object)
+        return self.data[column].iloc[idx].to_numpy(dtype=object)
 
     def mask(self, mask: np.ndarray, rule: str, column: str, message: str) -> None:
         idx = np.flatnonzero(mask)
         if idx.size == 0:
             return
-        values = self.data[column].to_numpy(dtype=object) if column in self.data.columns else None
-        for i in idx[:_MAX_PER_RULE]:
+        listed = idx[:_MAX_PER_RULE]
+        participant = self._cells("participant", listed)
+        values = self._cells(column, listed) if column in self.data.columns else None
+        for j, i in enumerate(listed):
             self.log.add(
                 rule,
                 message,
                 row=int(self.rows[i]),
-                participant=self.participant[i],
+                participant=participant[j],
                 column=column,
-                value=None if values is None else values[i],
+                value=None if values is None else values[j],
             )
         if idx.size > _MAX_PER_RULE:
             self.log.add(
@@ -88,6 +93,153 @@ def _is_missing_text(values: pd.Series) -> np.ndarray:
         blank = np.array([isinstance(v, str) and v.strip() == "" for v in text], dtype=bool)
         missing = missing | blank
     return missing
+
+
+class _Distinct:
+    """A column as integer codes into its distinct values.
+
+    Per-value Python work (text conversion, blank checks, label lookups) then
+    runs once per distinct value rather than once per row, which matters for
+    long frames (a million participants x six outcomes). ``codes`` is -1 where
+    the value is missing (``isna``). The distinct values are the objects
+    ``values.astype(object)`` holds, so every result equals the row-by-row
+    conversion. Object columns (and dtypes without a safe hash) keep one entry
+    per row, because their values may compare equal across types
+    (``1 == 1.0 == True``) yet convert to different text.
+    """
+
+    def __init__(self, values: pd.Series) -> None:
+        dtype = values.dtype
+        is_object = values.dtype == object
+        self.blank_check = is_object or pd.api.types.is_string_dtype(dtype)
+        #: every distinct value is a str (so ``_id_text(v) == v.strip()``)
+        self.all_str = False
+        #: the distinct values are pairwise different (not so for object columns)
+        self.distinct = True
+        self._objects: np.ndarray | None = None
+        self._edges: np.ndarray | None = None
+        if isinstance(dtype, pd.CategoricalDtype):
+            self.codes = values.cat.codes.to_numpy()  # int8/16/32, -1 = missing
+            self._values: Any = values.cat.categories
+            self._as_objects = lambda v: v.to_numpy(dtype=object)
+            self.all_str = self._values.dtype != object and pd.api.types.is_string_dtype(
+                self._values.dtype
+            )
+        elif not is_object and (
+            pd.api.types.is_string_dtype(dtype)
+            or pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+        ):
+            self.codes, self._values = pd.factorize(values, use_na_sentinel=True)
+            self._as_objects = lambda v: pd.Series(v, dtype=dtype).astype(object).to_numpy()
+            self.all_str = pd.api.types.is_string_dtype(dtype)
+        else:
+            present = ~values.isna().to_numpy()
+            codes = np.full(len(values), -1, dtype=np.intp)
+            codes[present] = np.arange(int(present.sum()))
+            self.codes = codes
+            self._values = values[present].astype(object).to_numpy()
+            self._as_objects = lambda v: v
+            self.distinct = False
+
+    @property
+    def uniques(self) -> np.ndarray:
+        """The distinct values as the objects ``values.astype(object)`` holds."""
+        if self._objects is None:
+            self._objects = self._as_objects(self._values)
+        return self._objects
+
+    def _edge_positions(self) -> np.ndarray:
+        """For text values: positions of those that are empty or begin or end with
+        whitespace, i.e. the only ones ``str.strip`` can change or blank."""
+        if self._edges is None:
+            text = pd.Series(self._values, copy=False)
+            edge = (
+                text.str[:1].isin(_WHITESPACE)
+                | text.str[-1:].isin(_WHITESPACE)
+                | (text.str.len() == 0)
+            )
+            self._edges = np.flatnonzero(edge.to_numpy(dtype=bool, na_value=False))
+        return self._edges
+
+    def per_value(self, func: Any) -> list[Any] | np.ndarray:
+        """``func`` applied to each distinct value."""
+        if func is _id_text and self.all_str:
+            # _id_text strips text; only values with whitespace at an edge change
+            edges = self._edge_positions()
+            if edges.size == 0:
+                return self.uniques
+            texts = self.uniques.copy()
+            texts[edges] = [texts[i].strip() for i in edges]
+            return texts
+        return [func(v) for v in self.uniques]
+
+    def take(self, per_value: np.ndarray, fill: Any) -> np.ndarray:
+        """Row-wise array of ``per_value`` results, ``fill`` where the value is missing."""
+        lookup = np.append(per_value, np.array([fill], dtype=per_value.dtype))
+        return lookup[self.codes]  # code -1 picks the appended fill
+
+    def missing(self) -> np.ndarray:
+        """Same as ``_is_missing_text(values)``."""
+        blank = np.zeros(len(self._values), dtype=bool)
+        if self.blank_check and self.all_str:
+            edges = self._edge_positions()
+            blank[edges] = [self.uniques[i].strip() == "" for i in edges]
+        elif self.blank_check:
+            blank = np.array(
+                [isinstance(v, str) and v.strip() == "" for v in self.uniques], dtype=bool
+            )
+        return self.take(blank, True)
+
+    def text(self, func: Any, blank_out: np.ndarray | None = None) -> tuple[pd.Series, np.ndarray]:
+        """``as_str(values.map(func, na_action="ignore"))`` (missing where ``blank_out``),
+        and the group ids of that text (missing text as one more group)."""
+        codes = self.codes if blank_out is None else np.where(blank_out, -1, self.codes)
+        if func is _id_text and self.all_str and self._edge_positions().size == 0:
+            # Text that strip() leaves alone: the distinct values are the result.
+            texts: Sequence[Any] = self._values
+            unchanged = True
+        else:
+            texts = self.per_value(func)
+            # Distinct values that the conversion left untouched stay distinct.
+            unchanged = self.distinct and all(
+                t is v for t, v in zip(texts, self.uniques, strict=True)
+            )
+        return _take_text(texts, codes), _group_ids(texts, codes, unchanged)
+
+
+#: The characters ``str.strip()`` removes.
+_WHITESPACE: list[str] = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+
+
+def _small_int(values: np.ndarray, n: int) -> np.ndarray:
+    """``values`` (all in ``[0, n]``) in the smallest signed integer dtype that holds ``n``."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n <= np.iinfo(dtype).max:
+            return values.astype(dtype, copy=False)
+    return values.astype(np.int64, copy=False)
+
+
+def _take_text(texts: Any, codes: np.ndarray) -> pd.Series:
+    """A text column (``STR_DTYPE``) holding ``texts[code]``, missing where ``code == -1``."""
+    if isinstance(texts, pd.Index | pd.api.extensions.ExtensionArray) and texts.dtype == STR_DTYPE:
+        distinct = pd.array(texts)
+    else:
+        distinct = pd.array(np.asarray(texts, dtype=object), dtype=STR_DTYPE)
+    return pd.Series(distinct.take(codes, allow_fill=True), copy=False)
+
+
+def _group_ids(texts: Sequence[str], codes: np.ndarray, distinct: bool = False) -> np.ndarray:
+    """Dense ids grouping equal texts; missing (code -1) is one more group, as in
+    ``pd.factorize(column, use_na_sentinel=False)``. ``distinct``: the texts are
+    known to be pairwise different."""
+    if distinct:
+        ids, n_distinct = np.arange(len(texts)), len(texts)
+    else:
+        ids, uniques = pd.factorize(np.asarray(texts, dtype=object))
+        n_distinct = len(uniques)
+    lookup = _small_int(np.append(ids, n_distinct), n_distinct)
+    return lookup[codes]
 
 
 def _to_float(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -282,64 +434,69 @@ def validate_tidy(
     out: dict[str, Any] = {}
 
     # participant -----------------------------------------------------------
-    pid_missing = _is_missing_text(data["participant"])
+    # Text columns are converted once per distinct value (see _Distinct).
+    groups: dict[str, np.ndarray] = {}
+    pid = _Distinct(data["participant"])
+    pid_missing = pid.missing()
     rep.mask(pid_missing, "missing_id", "participant", "participant id is missing")
-    participant = as_str(data["participant"].astype(object).map(_id_text, na_action="ignore"))
-    out["participant"] = participant
+    out["participant"], groups["participant"] = pid.text(_id_text)
 
     # arm ---------------------------------------------------------------------
     levels = _arm_levels(data["arm"], arms, reference, log)
-    arm_text = data["arm"].astype(object).where(~data["arm"].isna(), None)
-    arm_missing = _is_missing_text(data["arm"])
+    arm = _Distinct(data["arm"])
+    arm_missing = arm.missing()
     rep.mask(arm_missing, "missing_arm", "arm", "arm is missing")
     if levels is not None:
-        arm_str = arm_text.map(lambda v: str(v), na_action="ignore")
-        unknown = ~arm_missing & ~arm_str.isin(levels).to_numpy()
+        arm_codes = arm.take(_level_codes(arm, levels), -1)
+        unknown = ~arm_missing & (arm_codes < 0)
         rep.mask(unknown, "unknown_arm", "arm", f"arm label not among the declared arms {levels}")
-        out["arm"] = pd.Categorical(arm_str.where(~unknown), categories=levels, ordered=False)
+        out["arm"] = pd.Categorical.from_codes(arm_codes, categories=levels, ordered=False)
 
     # site, cluster, rater, measure ------------------------------------------
     for col in ("site", "cluster"):
         if col in data.columns:
-            col_missing = _is_missing_text(data[col])
-            vals = data[col].astype(object).map(_id_text, na_action="ignore")
-            out[col] = as_str(vals.where(~col_missing, None))
+            distinct = _Distinct(data[col])
+            out[col], groups[col] = distinct.text(_id_text, blank_out=distinct.missing())
         else:
-            out[col] = pd.Series([None] * n, dtype=object).pipe(as_str)
+            out[col] = _take_text([], np.full(n, -1, dtype=np.int8))
+            groups[col] = np.zeros(n, dtype=np.int8)
     for col, default in (("measure", None), ("rater", "unspecified")):
         if col in data.columns:
-            col_missing = _is_missing_text(data[col])
-            rep.mask(col_missing, f"missing_{col}", col, f"{col} is missing")
-            out[col] = as_str(data[col].astype(object).map(_id_text, na_action="ignore"))
+            distinct = _Distinct(data[col])
+            rep.mask(distinct.missing(), f"missing_{col}", col, f"{col} is missing")
+            out[col], groups[col] = distinct.text(_id_text)
         else:
-            out[col] = as_str(pd.Series([default] * n, dtype=object))
+            texts, code = ([], -1) if default is None else ([default], 0)
+            out[col] = _take_text(texts, np.full(n, code, dtype=np.int8))
+            groups[col] = np.zeros(n, dtype=np.int8)
 
     # occasion and time --------------------------------------------------------
     occ_levels = _occasion_levels(data, occasions, log)
-    occ_missing = _is_missing_text(data["occasion"])
+    occ = _Distinct(data["occasion"])
+    occ_missing = occ.missing()
     rep.mask(occ_missing, "missing_occasion", "occasion", "occasion is missing")
-    occ_str = data["occasion"].astype(object).map(lambda v: str(v), na_action="ignore")
     if occ_levels is not None:
-        unknown_occ = ~occ_missing & ~occ_str.isin(occ_levels).to_numpy()
+        occ_codes = occ.take(_level_codes(occ, occ_levels), -1)
+        unknown_occ = ~occ_missing & (occ_codes < 0)
         rep.mask(
             unknown_occ,
             "unknown_occasion",
             "occasion",
             f"occasion label not among the declared occasions {occ_levels}",
         )
-        out["occasion"] = pd.Categorical(
-            occ_str.where(~unknown_occ), categories=occ_levels, ordered=True
-        )
+        out["occasion"] = pd.Categorical.from_codes(occ_codes, categories=occ_levels, ordered=True)
     if "time" in data.columns:
         time, bad_time = _to_float(data["time"])
-        rep.mask(bad_time, "non_numeric_time", "time", "time (months since baseline) is not a number")
+        rep.mask(
+            bad_time, "non_numeric_time", "time", "time (months since baseline) is not a number"
+        )
         time_missing = np.isnan(time) & ~bad_time
         rep.mask(time_missing, "missing_time", "time", "time is missing")
         rep.mask(~np.isnan(time) & ~np.isfinite(time), "missing_time", "time", "time is infinite")
     else:
         assert isinstance(occasions, Mapping)
         month = {str(k): float(v) for k, v in occasions.items()}
-        time = occ_str.map(month).to_numpy(dtype=np.float64, na_value=np.nan)
+        time = occ.take(np.array(occ.per_value(lambda v: month.get(str(v), np.nan)), float), np.nan)
     rep.mask(np.nan_to_num(time, nan=0.0) < 0, "negative_time", "time", "time is negative")
     out["time"] = time
 
@@ -353,15 +510,36 @@ def validate_tidy(
         # Without declared levels the structural checks cannot run.
         log.raise_if_any("the tidy trial frame has problems", source=source)
 
-    tidy = pd.DataFrame(out, index=pd.RangeIndex(n))
-    tidy = tidy[list(TIDY_COLUMNS)]
+    # Columns are assembled without a consolidating copy; the float columns may
+    # be views of the input, so those are copied to keep the input untouched.
+    for col in ("time", "value"):
+        if col in data.columns and _may_view(out[col], data[col]):
+            out[col] = out[col].copy()
+    tidy = pd.DataFrame({c: out[c] for c in TIDY_COLUMNS}, index=pd.RangeIndex(n), copy=False)
     # Structural rules run even when cell rules failed, so one error lists both.
-    _check_structure(tidy, rep)
+    months = None
+    if "time" not in data.columns and isinstance(occasions, Mapping) and occ_levels is not None:
+        months = [month[level] for level in occ_levels]
+    _check_structure(tidy, rep, groups, months)
     log.raise_if_any("the tidy trial frame has problems", source=source)
     extra = [c for c in data.columns if c not in TIDY_COLUMNS]
     if extra:
         tidy = pd.concat([tidy, data[extra]], axis=1)
     return tidy
+
+
+def _may_view(array: np.ndarray, column: pd.Series) -> bool:
+    """Whether ``array`` may share memory with the data of ``column``."""
+    if not isinstance(column.array, pd.arrays.NumpyExtensionArray):
+        return column.dtype.kind in "biuf" or pd.api.types.is_extension_array_dtype(column.dtype)
+    return bool(np.may_share_memory(array, column.array.to_numpy()))
+
+
+def _level_codes(distinct: _Distinct, levels: Sequence[str]) -> np.ndarray:
+    """Position of ``str(value)`` among ``levels`` for each distinct value (-1: not a level)."""
+    position = {level: i for i, level in enumerate(levels)}
+    codes = np.array(distinct.per_value(lambda v: position.get(str(v), -1)), dtype=np.intp)
+    return _small_int(codes, len(levels))
 
 
 def _id_text(value: Any) -> str:
@@ -371,26 +549,49 @@ def _id_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _check_structure(tidy: pd.DataFrame, rep: _Reporter) -> None:
-    """Checks that need clean columns: keys, per-participant constancy, time order."""
-    pid_codes, _ = pd.factorize(tidy["participant"], use_na_sentinel=False)
+def _check_structure(
+    tidy: pd.DataFrame,
+    rep: _Reporter,
+    groups: Mapping[str, np.ndarray] | None = None,
+    months: Sequence[float] | None = None,
+) -> None:
+    """Checks that need clean columns: keys, per-participant constancy, time order.
+
+    ``groups`` may give, for the text columns, dense ids grouping equal values
+    (missing as one more group) so they need not be hashed again. ``months``
+    (per occasion level) says that ``time`` was filled from the occasions.
+    """
+    groups = dict(groups or {})
+    for col in ("participant", "site", "cluster", "measure", "rater"):
+        if col not in groups:
+            groups[col], _ = pd.factorize(tidy[col], use_na_sentinel=False)
+    pid_codes = groups["participant"]
     n = len(tidy)
+    n_p = int(pid_codes.max()) + 1 if n else 0
+    occ_codes = tidy["occasion"].cat.codes.to_numpy()
+    n_occ = len(tidy["occasion"].cat.categories) + 1  # codes shifted by one: 0 = missing
 
     # duplicate keys
-    dup = tidy.duplicated(list(KEY_COLUMNS), keep=False).to_numpy()
     rep.mask(
-        dup,
+        _duplicated(
+            [pid_codes, occ_codes.astype(np.int32) + 1, groups["measure"], groups["rater"]],
+            lambda: tidy.duplicated(list(KEY_COLUMNS), keep=False).to_numpy(),
+        ),
         "duplicate_key",
         "participant",
         "two rows share participant, occasion, measure and rater",
     )
 
     # arm, site, cluster constant within participant
-    n_p = int(pid_codes.max()) + 1 if n else 0
-    for col, rule in (("arm", "arm_changes"), ("site", "site_changes"), ("cluster", "cluster_changes")):
-        codes, _ = pd.factorize(tidy[col], use_na_sentinel=True)  # missing is its own code (-1)
+    arm_codes = tidy["arm"].cat.codes.to_numpy()
+    for col, rule in (
+        ("arm", "arm_changes"),
+        ("site", "site_changes"),
+        ("cluster", "cluster_changes"),
+    ):
+        codes = arm_codes if col == "arm" else groups[col]  # missing is a value of its own
         rep.mask(
-            _n_distinct_per_group(pid_codes, codes, n_p)[pid_codes] > 1,
+            _in_flagged(pid_codes, _varies_within_group(pid_codes, codes, n_p)),
             rule,
             col,
             f"participant has more than one {col} (missing counts as a value)",
@@ -398,7 +599,6 @@ def _check_structure(tidy: pd.DataFrame, rep: _Reporter) -> None:
 
     # partial nesting: comparison arm never in an IMR group; a group holds one arm
     has_cluster = ~tidy["cluster"].isna().to_numpy()
-    arm_codes = tidy["arm"].cat.codes.to_numpy()
     rep.mask(
         has_cluster & (arm_codes == 0) & (len(tidy["arm"].cat.categories) > 1),
         "reference_arm_in_cluster",
@@ -406,40 +606,101 @@ def _check_structure(tidy: pd.DataFrame, rep: _Reporter) -> None:
         f"a {tidy['arm'].cat.categories[0]!s} participant is placed in an IMR therapy group",
     )
     if has_cluster.any():
-        g_codes, g_uniques = pd.factorize(tidy["cluster"])
-        g_codes = np.where(has_cluster, g_codes, 0)
-        n_arms = _n_distinct_per_group(g_codes[has_cluster], arm_codes[has_cluster], len(g_uniques))
-        mixed = has_cluster & (n_arms[g_codes] > 1)
+        g_codes = groups["cluster"]
+        n_g = int(g_codes.max()) + 1
+        mixed = has_cluster & _in_flagged(
+            g_codes, _varies_within_group(g_codes[has_cluster], arm_codes[has_cluster], n_g)
+        )
         rep.mask(
-            mixed, "cluster_mixes_arms", "cluster", "therapy group holds participants of more than one arm"
+            mixed,
+            "cluster_mixes_arms",
+            "cluster",
+            "therapy group holds participants of more than one arm",
         )
 
     # time: one time per participant x occasion; increasing with occasion
-    occ_codes = tidy["occasion"].cat.codes.to_numpy()
+    if months is not None and all(b > a for a, b in itertools.pairwise(months)):
+        # Time is a function of the occasion and increases with it: neither rule
+        # can be broken (missing or unknown occasions have no time).
+        return
     time = tidy["time"].to_numpy()
-    frame = pd.DataFrame({"p": pid_codes, "o": occ_codes, "t": time})
-    tmin = frame.groupby(["p", "o"], sort=False)["t"].transform("min").to_numpy()
-    tmax = frame.groupby(["p", "o"], sort=False)["t"].transform("max").to_numpy()
-    rep.mask(tmax > tmin, "inconsistent_time", "time", "one participant-occasion has two different times")
-    # Compare each participant-occasion's time with the next occasion's.
-    po = frame.groupby(["p", "o"], sort=True)["t"].min().reset_index()
-    same_p = po["p"].to_numpy()[1:] == po["p"].to_numpy()[:-1]
-    not_increasing = same_p & (po["t"].to_numpy()[1:] <= po["t"].to_numpy()[:-1])
+    key = pid_codes.astype(np.int64)
+    key *= n_occ
+    key += occ_codes
+    key += 1
+    cell, keys = _cells(key, n_p * n_occ)
+    del key
+    n_cells = len(keys)
+    tmin = np.full(n_cells, np.inf)
+    tmax = np.full(n_cells, -np.inf)
+    np.fmin.at(tmin, cell, time)  # fmin/fmax skip NaN, as groupby min/max do
+    np.fmax.at(tmax, cell, time)
+    rep.mask(
+        _in_flagged(cell, tmax > tmin),
+        "inconsistent_time",
+        "time",
+        "one participant-occasion has two different times",
+    )
+    # Compare each participant-occasion's time with the next occasion's (cells
+    # are numbered in participant, occasion order); NaN when all times missing.
+    counted = np.bincount(cell, weights=~np.isnan(time), minlength=n_cells) > 0
+    t_cell = np.where(counted, tmin, np.nan)
+    p_cell = keys // n_occ
+    same_p = p_cell[1:] == p_cell[:-1]
+    not_increasing = same_p & (t_cell[1:] <= t_cell[:-1])
     if not_increasing.any():
-        bad = po.iloc[1:][not_increasing]
-        bad_keys = pd.MultiIndex.from_frame(bad[["p", "o"]])
-        row_keys = pd.MultiIndex.from_arrays([pid_codes, occ_codes])
+        bad = np.zeros(n_cells, dtype=bool)
+        bad[1:] = not_increasing
         rep.mask(
-            row_keys.isin(bad_keys),
+            _in_flagged(cell, bad),
             "time_order",
             "time",
             "a later occasion has an earlier or equal time than the occasion before it",
         )
 
 
-def _n_distinct_per_group(group: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """Number of distinct ``codes`` within each group (length ``n_groups``)."""
-    if n_groups == 0:
-        return np.zeros(0, dtype=np.int64)
-    pairs = np.unique(np.stack([group.astype(np.int64), codes.astype(np.int64)]), axis=1)
-    return np.bincount(pairs[0], minlength=n_groups)
+def _cells(key: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids of integer ``key`` values in ``[0, n_keys)``, numbered in
+    ascending key order; returns (id per row, distinct keys sorted)."""
+    if n_keys <= 4 * len(key) + 1024:
+        present = np.zeros(n_keys, dtype=bool)
+        present[key] = True
+        lookup = np.cumsum(present) - 1
+        return lookup[key], np.flatnonzero(present)
+    codes, distinct = pd.factorize(key)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[codes], distinct[order]
+
+
+def _duplicated(codes: Sequence[np.ndarray], fallback: Any) -> np.ndarray:
+    """Rows whose combination of (non-negative) ``codes`` occurs more than once."""
+    sizes = [int(c.max()) + 1 if len(c) else 1 for c in codes]
+    n_key = int(np.prod(sizes, dtype=object))
+    if n_key >= 2**62:
+        return fallback()
+    key = np.zeros(len(codes[0]), dtype=np.int32 if n_key < 2**31 else np.int64)
+    for c, size in zip(codes, sizes, strict=True):
+        key *= size
+        key += c
+    if n_key <= 4 * len(key) + 1024:
+        counts = np.bincount(key, minlength=n_key)
+        return _in_flagged(key, counts > 1)
+    return pd.Series(key).duplicated(keep=False).to_numpy()
+
+
+def _in_flagged(group: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Per row, ``flagged[group]`` (skipped when no group is flagged)."""
+    if not flagged.any():
+        return np.zeros(len(group), dtype=bool)
+    return flagged[group]
+
+
+def _varies_within_group(group: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """For each of ``n_groups`` groups, whether its rows hold more than one distinct code."""
+    seen = np.zeros(n_groups, dtype=codes.dtype)
+    seen[group] = codes  # one member's code per group (which one does not matter)
+    varies = np.zeros(n_groups, dtype=bool)
+    varies[group[codes != seen[group]]] = True
+    return varies
