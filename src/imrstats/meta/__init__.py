@@ -1,0 +1,57 @@
+"""Meta-analysis to metafor's standard: effect sizes and pooling.
+
+* :func:`effect_sizes` -- metafor ``escalc`` measures (SMD, MD, SMCR, SMCC, ROM, OR, RR, RD,
+  COR, ZCOR) with metafor's input names;
+* conversions from reported statistics (t, F, p, CI, eta^2, log OR <-> d, median/IQR/range);
+* :func:`pool` -- fixed/random/mixed-effects models with 13 tau^2 estimators, z / t /
+  Knapp-Hartung tests, prediction intervals, Q-profile CIs, meta-regression;
+* :class:`MetaResult` -- the result.
+
+Every number is checked against R metafor 3.8 (``tests/reference/metafor``).
+"""
+
+from __future__ import annotations
+
+from imrstats.meta._conversions import (
+    d_from_eta2,
+    d_from_f,
+    d_from_p,
+    d_from_t,
+    d_to_logor,
+    logor_to_d,
+    mean_sd_from_quantiles,
+    se_from_ci,
+)
+from imrstats.meta._effect_sizes import (
+    MEASURES,
+    VTYPES,
+    EffectSizeWarning,
+    effect_sizes,
+    hedges_j,
+)
+from imrstats.meta._fit import KnhaWarning
+from imrstats.meta._pool import pool
+from imrstats.meta._result import MetaResult
+from imrstats.meta._tau2 import METHODS, ConvergenceWarning, LocalMaximumWarning
+
+__all__ = [
+    "MEASURES",
+    "METHODS",
+    "VTYPES",
+    "ConvergenceWarning",
+    "EffectSizeWarning",
+    "KnhaWarning",
+    "LocalMaximumWarning",
+    "MetaResult",
+    "d_from_eta2",
+    "d_from_f",
+    "d_from_p",
+    "d_from_t",
+    "d_to_logor",
+    "effect_sizes",
+    "hedges_j",
+    "logor_to_d",
+    "mean_sd_from_quantiles",
+    "pool",
+    "se_from_ci",
+]
