@@ -1,0 +1,232 @@
+"""Benchmark imrstats.mixed against statsmodels MixedLM and R lme4 / lmerTest (same data, same run).
+
+Model: ``value ~ time * arm + (time | participant)`` by REML on ``imrstats.simulate_trial`` RCTs
+(baseline, 3, 6, 12 months; MAR dropout; one rater) at 200, 2,000 and 20,000 participants
+(x 4 occasions). Timed:
+
+* ``fit``: ``imrstats.mixed(..., df="z")`` (the fit, no df computation) vs ``lme4::lmer`` and
+  statsmodels ``MixedLM.from_formula(..., re_formula="~time").fit(reml=True)``;
+* ``fit + Satterthwaite``: ``imrstats.mixed(..., df="satterthwaite")`` vs
+  ``summary(lmerTest::lmer(...))`` (lmerTest computes the Hessian and Jacobian at fit time).
+
+R is timed inside R (start-up excluded) when ``Rscript`` is on the PATH. Times are medians of
+repeats (best also recorded); ``ratio`` is the peer's median divided by imrstats'. The fits are
+compared too: ``max_abs_diff_beta`` is the largest absolute difference of the fixed effects from
+imrstats' (statsmodels may stop elsewhere: its warnings per fit are counted; being slow, it is
+timed on 3 fits at 200 participants and 1 at 2,000, and not run at 20,000). Writes
+benchmarks/results/mixed.json via benchmarks/run.py or ``python benchmarks/bench_mixed.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import imrstats
+
+SIZES = (200, 2_000, 20_000)
+STATSMODELS_MAX = 2_000  # statsmodels takes ~40 s at 2,000 participants: not run beyond
+SEED = 20261128
+MONTHS = (0, 3, 6, 12)
+
+R_SCRIPT = r"""
+suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
+args <- commandArgs(trailingOnly = TRUE)
+out <- list()
+for (f in args) {
+  d <- read.csv(f, colClasses = c("character", "character", "numeric", "numeric"))
+  d$arm <- factor(d$arm, levels = c("TAU", "IMR"))
+  reps <- if (nrow(d) > 4000) 5 else 15
+  tm <- function(expr) {
+    e <- substitute(expr)
+    eval(e, parent.frame())  # warm-up
+    t <- numeric(reps)
+    for (i in seq_len(reps)) t[i] <- system.time(eval(e, parent.frame()))[["elapsed"]]
+    t
+  }
+  t_fit <- tm(m <- lme4::lmer(value ~ time * arm + (time | participant), data = d))
+  t_satt <- tm({
+    mt <- lmerTest::lmer(value ~ time * arm + (time | participant), data = d)
+    s <- summary(mt)
+  })
+  out[[basename(f)]] <- list(
+    fit = t_fit, satterthwaite = t_satt, beta = unname(fixef(m)),
+    loglik = as.numeric(logLik(m)), df = unname(s$coefficients[, "df"])
+  )
+}
+cat(toJSON(out, digits = 17))
+"""
+
+
+def _data(n: int) -> pd.DataFrame:
+    sim = imrstats.simulate_trial(
+        "rct", n_per_arm=n // 2, months=MONTHS, raters=("client",), rng=SEED + n
+    )
+    return sim.data
+
+
+def _times(fn, reps: int) -> list[float]:
+    fn()  # warm-up
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _lme4(frames: dict[int, pd.DataFrame]) -> dict:
+    if shutil.which("Rscript") is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for n, frame in frames.items():
+            path = Path(tmp) / f"n{n}.csv"
+            frame[["participant", "arm", "time", "value"]].to_csv(
+                path, index=False, float_format="%.17g"
+            )
+            files.append(str(path))
+        script = Path(tmp) / "bench.R"
+        script.write_text(R_SCRIPT)
+        proc = subprocess.run(
+            ["Rscript", "--vanilla", str(script), *files],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            return {"error": proc.stderr[-2000:]}
+        raw = json.loads(proc.stdout)
+    return {int(k.removeprefix("n").removesuffix(".csv")): v for k, v in raw.items()}
+
+
+def _statsmodels(frame: pd.DataFrame):
+    import statsmodels.formula.api as smf
+
+    model = smf.mixedlm("value ~ time * arm", frame, groups="participant", re_formula="~time")
+    return model.fit(reml=True)
+
+
+def run(sizes: tuple[int, ...] = SIZES) -> dict:
+    tidy = {n: _data(n) for n in sizes}
+    complete = {
+        n: frame[frame["value"].notna()].reset_index(drop=True) for n, frame in tidy.items()
+    }
+    r_results = _lme4(complete)
+    rows = []
+    detail: dict = {"r": {str(k): v for k, v in r_results.items()}, "fits": {}}
+    for n in sizes:
+        frame, cc = tidy[n], complete[n]
+        reps = 15 if n <= 2_000 else 5
+
+        def ours(frame=frame, df="z"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
+                return imrstats.mixed(frame, "imrs", random="slope", df=df)
+
+        res = ours(df="satterthwaite")
+        beta = res.fixed["estimate"].to_numpy()
+        t_fit = _times(ours, reps)
+        t_satt = _times(lambda frame=frame: ours(frame, "satterthwaite"), reps)
+        sm = None
+        if n <= STATSMODELS_MAX:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                t0 = time.perf_counter()
+                sm = _statsmodels(cc)
+                t_sm = [time.perf_counter() - t0]  # statsmodels takes seconds: few repeats
+                for _ in range(2 if n <= 200 else 0):
+                    t0 = time.perf_counter()
+                    _statsmodels(cc)
+                    t_sm.append(time.perf_counter() - t0)
+            n_sm_warnings = len(caught) // len(t_sm)
+        detail["fits"][str(n)] = {
+            "nobs": res.nobs,
+            "imrstats_loglik": res.loglik,
+            "imrstats_converged": res.converged,
+        }
+        if sm is not None:
+            detail["fits"][str(n)]["statsmodels_loglik"] = float(sm.llf)
+            detail["fits"][str(n)]["statsmodels_warnings"] = n_sm_warnings
+        r = r_results.get(n) if isinstance(r_results, dict) else None
+        med = float(np.median(t_fit))
+        med_satt = float(np.median(t_satt))
+        label = f"{n} x {len(MONTHS)}"
+        rows.append(
+            {
+                "task": "fit",
+                "size": label,
+                "tool": "imrstats",
+                "median_s": med,
+                "best_s": min(t_fit),
+                "ratio": 1.0,
+                "max_abs_diff_beta": 0.0,
+            }
+        )
+        if sm is not None:
+            rows.append(
+                {
+                    "task": "fit",
+                    "size": label,
+                    "tool": "statsmodels MixedLM",
+                    "median_s": float(np.median(t_sm)),
+                    "best_s": min(t_sm),
+                    "ratio": float(np.median(t_sm)) / med,
+                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(sm.fe_params) - beta))),
+                }
+            )
+        if r:
+            rows.append(
+                {
+                    "task": "fit",
+                    "size": label,
+                    "tool": "lme4",
+                    "median_s": float(np.median(r["fit"])),
+                    "best_s": float(np.min(r["fit"])),
+                    "ratio": float(np.median(r["fit"])) / med,
+                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta))),
+                }
+            )
+        rows.append(
+            {
+                "task": "fit + Satterthwaite",
+                "size": label,
+                "tool": "imrstats",
+                "median_s": med_satt,
+                "best_s": min(t_satt),
+                "ratio": 1.0,
+                "max_abs_diff_beta": 0.0,
+            }
+        )
+        if r:
+            rows.append(
+                {
+                    "task": "fit + Satterthwaite",
+                    "size": label,
+                    "tool": "lme4 + lmerTest",
+                    "median_s": float(np.median(r["satterthwaite"])),
+                    "best_s": float(np.min(r["satterthwaite"])),
+                    "ratio": float(np.median(r["satterthwaite"])) / med_satt,
+                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta))),
+                }
+            )
+            detail["fits"][str(n)]["max_rel_diff_df_vs_lmerTest"] = float(
+                np.max(np.abs(np.asarray(r["df"]) / res.fixed["df"].to_numpy() - 1.0))
+            )
+    return {"rows": rows, **detail}
+
+
+if __name__ == "__main__":
+    out = run()
+    print(pd.DataFrame(out["rows"]).to_string(index=False))
+    results = Path(__file__).resolve().parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "mixed.json").write_text(json.dumps(out, indent=2, default=str) + "\n")
