@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+STAMP_BENCH := $(VENV)/.installed-bench
 
 .PHONY: demo test data bench reference lint clean
 
@@ -20,6 +21,10 @@ $(STAMP_TEST): pyproject.toml | $(PY)
 	$(PIP) install --quiet -e ".[test]"
 	touch $@ $(STAMP_RUN)
 
+$(STAMP_BENCH): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[bench]"
+	touch $@ $(STAMP_TEST) $(STAMP_RUN)
+
 ## demo: load -> validate -> score -> summarise the bundled synthetic trial into out/
 demo: $(STAMP_RUN)
 	$(PY) -m imrstats report --out out
@@ -34,8 +39,8 @@ data: $(STAMP_RUN)
 	$(PY) -m imrstats._make_data
 
 ## bench: benchmarks (time and peak memory), written to benchmarks/results/
-bench: $(STAMP_TEST)
-	$(PY) benchmarks/run.py
+bench: $(STAMP_BENCH)
+	$(PY) benchmarks/run.py $(BENCH)
 
 ## reference: regenerate the R reference fixtures (needs R; tests never do)
 reference:
