@@ -7,7 +7,7 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: demo test data bench reference lint clean
+.PHONY: demo test test-oldest data bench reference lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ test: $(STAMP_TEST)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests (exit 5)" >&2; exit 1; fi; exit $$rc
 
+## test-oldest: the test suite again on the oldest supported pandas (2.2), in .venv-oldest
+OLD := .venv-oldest/bin/python
+test-oldest:
+	test -x $(OLD) || $(PYTHON) -m venv .venv-oldest
+	$(OLD) -m pip install --quiet --upgrade pip
+	$(OLD) -m pip install --quiet "pandas>=2.2,<2.3" -e ".[test]"
+	$(OLD) -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests (exit 5)" >&2; exit 1; fi; exit $$rc
+
 ## data: regenerate data/synthetic/ (and the copy shipped in the package)
 data: $(STAMP_RUN)
 	$(PY) -m imrstats._make_data
@@ -50,4 +58,4 @@ lint: $(STAMP_TEST)
 	$(PY) -m ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest out .pytest_cache .ruff_cache

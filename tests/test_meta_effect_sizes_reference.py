@@ -10,6 +10,14 @@ import pandas as pd
 import pytest
 
 from imrstats import meta
+from imrstats._compat import PANDAS_3
+
+
+def _read_csv(*args, **kwargs):
+    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
+    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
+        kwargs["float_precision"] = "round_trip"
+    return pd.read_csv(*args, **kwargs)
 
 REF = Path(__file__).parent / "reference" / "metafor"
 RTOL = 1e-12  # closed-form formulas: agreement to rounding
@@ -17,18 +25,18 @@ RTOL = 1e-12  # closed-form formulas: agreement to rounding
 
 @cache
 def _escalc() -> pd.DataFrame:
-    return pd.read_csv(REF / "escalc.csv", keep_default_na=False, dtype={"option": str})
+    return _read_csv(REF / "escalc.csv", keep_default_na=False, dtype={"option": str})
 
 
 def _inputs(dataset: str) -> tuple[pd.DataFrame, dict[str, str]]:
     if dataset == "bcg":
-        return pd.read_csv(REF / "bcg.csv"), {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
+        return _read_csv(REF / "bcg.csv"), {"ai": "tpos", "bi": "tneg", "ci": "cpos", "di": "cneg"}
     if dataset == "zero":
-        return pd.read_csv(REF / "zero_cells.csv"), {}
+        return _read_csv(REF / "zero_cells.csv"), {}
     if dataset.startswith("morris2008_"):
-        d = pd.read_csv(REF / f"{dataset}.csv")
+        d = _read_csv(REF / f"{dataset}.csv")
         return d, {"m1i": "m_post", "m2i": "m_pre", "sd1i": "sd_pre", "ni": "ni", "ri": "ri"}
-    return pd.read_csv(REF / f"{dataset}.csv"), {}
+    return _read_csv(REF / f"{dataset}.csv"), {}
 
 
 GRID = sorted(set(map(tuple, _escalc()[["dataset", "measure", "vtype", "option"]].to_numpy())))
@@ -74,10 +82,10 @@ def test_effect_sizes_match_escalc(dataset, measure, vtype, option):
 
 def test_pooled_datasets_are_the_escalc_outputs():
     """data.csv (what the pooling references pooled) equals effect_sizes on the raw inputs."""
-    data = pd.read_csv(REF / "data.csv")
+    data = _read_csv(REF / "data.csv")
     bcg, names = _inputs("bcg")
-    nor, cur = pd.read_csv(REF / "normand1999.csv"), pd.read_csv(REF / "curtis1998.csv")
-    mol = pd.read_csv(REF / "molloy2014.csv")
+    nor, cur = _read_csv(REF / "normand1999.csv"), _read_csv(REF / "curtis1998.csv")
+    mol = _read_csv(REF / "molloy2014.csv")
     t, tn = _inputs("morris2008_treatment")
     c, _ = _inputs("morris2008_control")
     et, ec = meta.effect_sizes(t, "SMCR", **tn), meta.effect_sizes(c, "SMCR", **tn)

@@ -35,15 +35,23 @@ import pandas as pd
 import pytest
 
 import imrstats
+from imrstats._compat import PANDAS_3
 from imrstats._mixed_result import ExcludedRowsWarning, SingularFitWarning
 
+
+def _read_csv(*args, **kwargs):
+    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
+    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
+        kwargs["float_precision"] = "round_trip"
+    return pd.read_csv(*args, **kwargs)
+
 REF = Path(__file__).parent / "reference" / "lme4"
-FIT = pd.read_csv(REF / "fit.csv")
-FIXED = pd.read_csv(REF / "fixed.csv")
-RANDOM = pd.read_csv(REF / "random.csv", keep_default_na=False, na_values=["NA"])
-EMMEANS = pd.read_csv(REF / "emmeans.csv")
-CONTRASTS = pd.read_csv(REF / "contrasts.csv")
-LRT = pd.read_csv(REF / "lrt.csv")
+FIT = _read_csv(REF / "fit.csv")
+FIXED = _read_csv(REF / "fixed.csv")
+RANDOM = _read_csv(REF / "random.csv", keep_default_na=False, na_values=["NA"])
+EMMEANS = _read_csv(REF / "emmeans.csv")
+CONTRASTS = _read_csv(REF / "contrasts.csv")
+LRT = _read_csv(REF / "lrt.csv")
 LRT_GRID = tuple(
     (d, m) for m in ("REML", "ML") for d in ("sleepstudy", "trial_slope", "trial_boundary")
 )
@@ -92,7 +100,7 @@ FIT_TOL = {"loglik": 1e-10, "aic": 1e-10, "bic": 1e-10, "deviance": 1e-10, "sigm
 
 
 def _load(dataset: str) -> pd.DataFrame:
-    data = pd.read_csv(REF / f"{dataset}.csv", dtype={"participant": str})
+    data = _read_csv(REF / f"{dataset}.csv", dtype={"participant": str})
     data["measure"] = "y"
     if "arm" in data.columns:
         data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])

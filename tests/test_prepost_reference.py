@@ -21,6 +21,14 @@ import pandas as pd
 import pytest
 
 import imrstats
+from imrstats._compat import PANDAS_3
+
+
+def _read_csv(*args, **kwargs):
+    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
+    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
+        kwargs["float_precision"] = "round_trip"
+    return pd.read_csv(*args, **kwargs)
 
 REF = Path(__file__).parent / "reference" / "prepost"
 CLOSED = 1e-9
@@ -50,12 +58,12 @@ CONTROLLED_QUANTITIES = 25
 
 
 def _fixture(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF / name, dtype={"case": str, "quantity": str}, keep_default_na=False)
+    return _read_csv(REF / name, dtype={"case": str, "quantity": str}, keep_default_na=False)
 
 
 @cache
 def _data(name: str) -> pd.DataFrame:
-    return pd.read_csv(REF / name, dtype={"participant": str, "site": str, "cluster": str})
+    return _read_csv(REF / name, dtype={"participant": str, "site": str, "cluster": str})
 
 
 def _close(actual: float, expected: float, tol: float) -> bool:
@@ -162,7 +170,7 @@ def _prepost_value(case: str, quantity: str) -> float:
 
 PREPOST_ROWS = _fixture("prepost.csv")
 CONTROLLED_ROWS = _fixture("controlled.csv")
-GEE_ROWS = pd.read_csv(REF / "gee.csv", dtype=str, keep_default_na=False)
+GEE_ROWS = _read_csv(REF / "gee.csv", dtype=str, keep_default_na=False)
 
 
 def test_grid_is_complete():

@@ -296,7 +296,7 @@ def prepost_effect_sizes(
     >>> import imrstats
     >>> es = imrstats.prepost_effect_sizes(3.4745, 0.39, 3.657, 0.50, 33, t=1.93,
     ...                                    ci="independent").set_index("term")
-    >>> print(es.loc["d_av", ["estimate", "ci_low", "ci_high"]].round(2).tolist())
+    >>> print([round(float(x), 2) for x in es.loc["d_av", ["estimate", "ci_low", "ci_high"]]])
     [0.41, -0.08, 0.9]
     >>> print(round(float(es.loc["d_z", "estimate"]), 2))
     0.34
