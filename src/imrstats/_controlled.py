@@ -16,22 +16,11 @@ from imrstats._compat import as_str
 from imrstats._errors import DataError, ImrstatsWarning
 from imrstats._prepost_data import extract_pairs, format_table, html_table
 from imrstats._prepost_stats import exact_j, paired_stats
+from imrstats._vocab import ESTIMATE_COLUMNS
 
 __all__ = ["ControlledResult", "controlled"]
 
-_COLUMNS = (
-    "term",
-    "arm",
-    "estimate",
-    "std_error",
-    "statistic",
-    "df",
-    "p_value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "method",
-)
+_COLUMNS = (ESTIMATE_COLUMNS[0], "arm", *ESTIMATE_COLUMNS[1:], "n", "method")
 
 
 @dataclass(frozen=True, eq=False, repr=False)

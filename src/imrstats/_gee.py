@@ -15,20 +15,12 @@ from imrstats._compat import as_str
 from imrstats._errors import DataError, ImrstatsWarning, ProblemLog
 from imrstats._prepost_data import format_table, html_table
 from imrstats._schema import validate_tidy
+from imrstats._vocab import ESTIMATE_COLUMNS
 
 __all__ = ["GeeResult", "gee"]
 
 _CORRELATIONS = ("exchangeable", "ar1", "independence")
-_COLUMNS = (
-    "term",
-    "estimate",
-    "std_error",
-    "statistic",
-    "df",
-    "p_value",
-    "ci_low",
-    "ci_high",
-)
+_COLUMNS = ESTIMATE_COLUMNS
 
 
 def _ar1_class() -> type:

@@ -22,22 +22,11 @@ from imrstats._prepost_stats import (
     reliable_change,
     wilcoxon_signed_rank,
 )
+from imrstats._vocab import ESTIMATE_COLUMNS
 
 __all__ = ["PrePostResult", "prepost"]
 
-_COLUMNS = (
-    "term",
-    "estimate",
-    "std_error",
-    "statistic",
-    "df",
-    "p_value",
-    "ci_low",
-    "ci_high",
-    "n",
-    "method",
-    "note",
-)
+_COLUMNS = (*ESTIMATE_COLUMNS, "n", "method", "note")
 _NORM_KEYS = frozenset(
     {"functional_mean", "functional_sd", "dysfunctional_mean", "dysfunctional_sd"}
 )
@@ -130,19 +119,12 @@ class PrePostResult:
         lines.extend(self.notes)
         return lines
 
+    def _display_columns(self) -> list[str]:
+        return ([self.by] if self.by else []) + [*ESTIMATE_COLUMNS, "n"]
+
     def summary(self) -> str:
         """Plain-text report: counts, notes and the estimates (rounded for display)."""
-        cols = ([self.by] if self.by else []) + [
-            "term",
-            "estimate",
-            "std_error",
-            "statistic",
-            "df",
-            "p_value",
-            "ci_low",
-            "ci_high",
-            "n",
-        ]
+        cols = self._display_columns()
         return "\n".join(
             [self._title(), *self._lines(), "", format_table(self.table, self.level, cols)]
         )
@@ -155,17 +137,7 @@ class PrePostResult:
         )
 
     def _repr_html_(self) -> str:
-        cols = ([self.by] if self.by else []) + [
-            "term",
-            "estimate",
-            "std_error",
-            "statistic",
-            "df",
-            "p_value",
-            "ci_low",
-            "ci_high",
-            "n",
-        ]
+        cols = self._display_columns()
         return html_table(self._title(), self._lines(), self.table, self.level, cols)
 
     def plot(self, ax: Any = None, *, kind: Literal["means", "rci"] = "means") -> Any:
