@@ -219,6 +219,13 @@ def test_problem_list_is_capped_but_counted():
     assert "2000 more rows" in p["message"].iloc[-1]
 
 
+def test_empty_frame_is_a_data_error():
+    df = _frame().iloc[0:0]
+    with pytest.raises(imrstats.DataError) as info:
+        imrstats.validate_tidy(df)
+    assert _rules(info.value) == {"empty_frame"}
+
+
 def test_not_a_dataframe():
     with pytest.raises(TypeError, match="DataFrame"):
         imrstats.validate_tidy([1, 2, 3])  # type: ignore[arg-type]

@@ -386,7 +386,7 @@ def validate_tidy(
         at an earlier or equal time), ``duplicate_key``, ``arm_changes``,
         ``site_changes``, ``cluster_changes``, ``reference_arm_in_cluster``
         (a comparison-arm participant placed in an IMR group) and
-        ``cluster_mixes_arms``.
+        ``cluster_mixes_arms`` and ``empty_frame`` (no rows).
 
     Notes
     -----
@@ -425,6 +425,8 @@ def validate_tidy(
     if data.columns.duplicated().any():
         for col in data.columns[data.columns.duplicated()].unique():
             log.add("duplicate_column", f"column {col!r} appears more than once", column=str(col))
+    if len(data) == 0:
+        log.add("empty_frame", "the frame has no rows: there is nothing to analyse")
     log.raise_if_any("not a tidy trial frame", source=source)
 
     rows = _row_labels(data)
