@@ -385,7 +385,7 @@ def validate_tidy(
         participant-occasion with two times), ``time_order`` (a later occasion
         at an earlier or equal time), ``duplicate_key``, ``arm_changes``,
         ``site_changes``, ``cluster_changes``, ``reference_arm_in_cluster``
-        (a comparison-arm participant placed in an IMR group) and
+        (a comparison-arm participant placed in an IMR group),
         ``cluster_mixes_arms`` and ``empty_frame`` (no rows).
 
     Notes
