@@ -219,11 +219,13 @@ def test_problem_list_is_capped_but_counted():
     assert "2000 more rows" in p["message"].iloc[-1]
 
 
-def test_empty_frame_is_a_data_error():
+def test_empty_frame_comes_back_empty_with_canonical_dtypes():
     df = _frame().iloc[0:0]
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.validate_tidy(df)
-    assert _rules(info.value) == {"empty_frame"}
+    df = df.assign(arm=df["arm"].astype(object), occasion=df["occasion"].astype(object))
+    tidy = imrstats.validate_tidy(df)
+    assert len(tidy) == 0 and list(tidy.columns) == list(TIDY_COLUMNS)
+    assert isinstance(tidy["arm"].dtype, pd.CategoricalDtype)
+    assert tidy["value"].dtype == np.float64
 
 
 def test_not_a_dataframe():

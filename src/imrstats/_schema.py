@@ -385,8 +385,9 @@ def validate_tidy(
         participant-occasion with two times), ``time_order`` (a later occasion
         at an earlier or equal time), ``duplicate_key``, ``arm_changes``,
         ``site_changes``, ``cluster_changes``, ``reference_arm_in_cluster``
-        (a comparison-arm participant placed in an IMR group),
-        ``cluster_mixes_arms`` and ``empty_frame`` (no rows).
+        (a comparison-arm participant placed in an IMR group) and
+        ``cluster_mixes_arms``. A frame with no rows is valid and comes back
+        empty with the canonical dtypes.
 
     Notes
     -----
@@ -425,8 +426,6 @@ def validate_tidy(
     if data.columns.duplicated().any():
         for col in data.columns[data.columns.duplicated()].unique():
             log.add("duplicate_column", f"column {col!r} appears more than once", column=str(col))
-    if len(data) == 0:
-        log.add("empty_frame", "the frame has no rows: there is nothing to analyse")
     log.raise_if_any("not a tidy trial frame", source=source)
 
     rows = _row_labels(data)
@@ -601,12 +600,14 @@ def _check_structure(
 
     # partial nesting: comparison arm never in an IMR group; a group holds one arm
     has_cluster = ~tidy["cluster"].isna().to_numpy()
-    rep.mask(
-        has_cluster & (arm_codes == 0) & (len(tidy["arm"].cat.categories) > 1),
-        "reference_arm_in_cluster",
-        "cluster",
-        f"a {tidy['arm'].cat.categories[0]!s} participant is placed in an IMR therapy group",
-    )
+    arm_levels = tidy["arm"].cat.categories
+    if len(arm_levels) > 1:
+        rep.mask(
+            has_cluster & (arm_codes == 0),
+            "reference_arm_in_cluster",
+            "cluster",
+            f"a {arm_levels[0]!s} participant is placed in an IMR therapy group",
+        )
     if has_cluster.any():
         g_codes = groups["cluster"]
         n_g = int(g_codes.max()) + 1
