@@ -15,6 +15,12 @@ compared too: ``max_abs_diff_beta`` is the largest absolute difference of the fi
 imrstats' (statsmodels may stop elsewhere: its warnings per fit are counted; being slow, it is
 timed on 3 fits at 200 participants and 1 at 2,000, and not run at 20,000). Writes
 benchmarks/results/mixed.json via benchmarks/run.py or ``python benchmarks/bench_mixed.py``.
+
+Partially nested (task ``partially nested + Satterthwaite``, 200 and 2,000 participants, the
+same data: IMR participants in therapy groups of <= 8, TAU ungrouped):
+``imrstats.mixed(..., random="slope", cluster="cluster")`` vs
+``summary(lmerTest::lmer(value ~ time * arm + (time | participant) + (0 + imr:time | group)))``
+with ``imr`` the in-group indicator and ``group`` the cluster or, without one, the participant.
 """
 
 from __future__ import annotations
@@ -64,6 +70,112 @@ for (f in args) {
 }
 cat(toJSON(out, digits = 17))
 """
+
+
+NESTED_SIZES = (200, 2_000)
+R_NESTED = r"""
+suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
+args <- commandArgs(trailingOnly = TRUE)
+out <- list()
+for (f in args) {
+  d <- read.csv(f, colClasses = c("character", "character", "character", "numeric", "numeric"),
+                na.strings = "")
+  d$arm <- factor(d$arm, levels = c("TAU", "IMR"))
+  d$imr <- as.numeric(!is.na(d$cluster))
+  d$group <- ifelse(is.na(d$cluster), d$participant, d$cluster)
+  reps <- if (nrow(d) > 4000) 5 else 15
+  form <- value ~ time * arm + (time | participant) + (0 + imr:time | group)
+  t_satt <- numeric(reps)
+  mt <- lmerTest::lmer(form, data = d); s <- summary(mt)  # warm-up
+  for (i in seq_len(reps)) t_satt[i] <- system.time({
+    mt <- lmerTest::lmer(form, data = d)
+    s <- summary(mt)
+  })[["elapsed"]]
+  out[[basename(f)]] <- list(
+    satterthwaite = t_satt, beta = unname(fixef(mt)), loglik = as.numeric(logLik(mt)),
+    df = unname(s$coefficients[, "df"])
+  )
+}
+cat(toJSON(out, digits = 17))
+"""
+
+
+def _lme4_nested(frames: dict[int, pd.DataFrame]) -> dict:
+    if shutil.which("Rscript") is None:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for n, frame in frames.items():
+            path = Path(tmp) / f"n{n}.csv"
+            frame[["participant", "arm", "cluster", "time", "value"]].to_csv(
+                path, index=False, float_format="%.17g", na_rep=""
+            )
+            files.append(str(path))
+        script = Path(tmp) / "bench_nested.R"
+        script.write_text(R_NESTED)
+        proc = subprocess.run(
+            ["Rscript", "--vanilla", str(script), *files],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            return {"error": proc.stderr[-2000:]}
+        raw = json.loads(proc.stdout)
+    return {int(k.removeprefix("n").removesuffix(".csv")): v for k, v in raw.items()}
+
+
+def _nested_rows(tidy: dict[int, pd.DataFrame], detail: dict) -> list[dict]:
+    """Partially nested model with Satterthwaite df: imrstats vs lme4 + lmerTest."""
+    sizes = [n for n in tidy if n in NESTED_SIZES]
+    complete = {n: tidy[n][tidy[n]["value"].notna()].reset_index(drop=True) for n in sizes}
+    r_results = _lme4_nested(complete)
+    detail["r_nested"] = {str(k): v for k, v in r_results.items()}
+    rows = []
+    for n in sizes:
+
+        def ours(frame=tidy[n]):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
+                return imrstats.mixed(frame, "imrs", random="slope", cluster="cluster")
+
+        res = ours()
+        beta = res.fixed["estimate"].to_numpy()
+        t = _times(ours, 15 if n <= 200 else 5)
+        med = float(np.median(t))
+        label = f"{n} x {len(MONTHS)} ({res.nclusters} groups)"
+        task = "partially nested + Satterthwaite"
+        rows.append(
+            {
+                "task": task,
+                "size": label,
+                "tool": "imrstats",
+                "median_s": med,
+                "best_s": min(t),
+                "ratio": 1.0,
+                "max_abs_diff_beta": 0.0,
+            }
+        )
+        info = {"imrstats_loglik": res.loglik, "imrstats_converged": res.converged}
+        r = r_results.get(n) if isinstance(r_results, dict) else None
+        if r:
+            rows.append(
+                {
+                    "task": task,
+                    "size": label,
+                    "tool": "lme4 + lmerTest",
+                    "median_s": float(np.median(r["satterthwaite"])),
+                    "best_s": float(np.min(r["satterthwaite"])),
+                    "ratio": float(np.median(r["satterthwaite"])) / med,
+                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta))),
+                }
+            )
+            info["lme4_loglik"] = r["loglik"]
+            info["max_rel_diff_df_vs_lmerTest"] = float(
+                np.max(np.abs(np.asarray(r["df"]) / res.fixed["df"].to_numpy() - 1.0))
+            )
+        detail["fits"][f"nested {n}"] = info
+    return rows
 
 
 def _data(n: int) -> pd.DataFrame:
@@ -221,6 +333,7 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
             detail["fits"][str(n)]["max_rel_diff_df_vs_lmerTest"] = float(
                 np.max(np.abs(np.asarray(r["df"]) / res.fixed["df"].to_numpy() - 1.0))
             )
+    rows += _nested_rows(tidy, detail)
     return {"rows": rows, **detail}
 
 

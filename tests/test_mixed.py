@@ -82,7 +82,10 @@ def slope_fit():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"cluster": "cluster"}, "partially nested"),
+        (
+            {"cluster": "cluster", "time": "occasion", "cluster_random": "slope"},
+            "cluster_random='slope' with a categorical time",
+        ),
         ({"residual": "ar1"}, "ar1"),
         ({"residual": "heteroscedastic_by_arm"}, "heteroscedastic_by_arm"),
         ({"df": "kenward-roger"}, "kenward-roger"),

@@ -16,15 +16,17 @@ from imrstats._errors import DataError, ProblemLog
 from imrstats._mixed_df import satterthwaite_setup
 from imrstats._mixed_emmeans import DesignInfo
 from imrstats._mixed_engine import (
-    fit as fit_engine,
-)
-from imrstats._mixed_engine import (
+    canonical_theta_terms,
     lambda_from_theta,
     make_blocks,
     n_theta,
     theta_from_lambda,
     theta_lower_bounds,
 )
+from imrstats._mixed_engine import (
+    fit as fit_engine,
+)
+from imrstats._mixed_nested import make_nested_blocks
 from imrstats._mixed_result import (
     FIXED_COLUMNS,
     RANDOM_COLUMNS,
@@ -37,6 +39,7 @@ from imrstats._mixed_result import (
 __all__ = ["mixed"]
 
 _RANDOM = ("intercept", "slope")
+_CLUSTER_RANDOM = ("slope", "intercept", "both")
 _METHODS = ("REML", "ML")
 _DF = ("satterthwaite", "residual", "z")
 _SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4) on theta
@@ -54,16 +57,25 @@ class _Design:
     excluded: pd.DataFrame
     time_scale: float
     info: DesignInfo
+    Zg: np.ndarray | None = None  # therapy-group columns, 0 on rows without a group
+    zg_terms: tuple[str, ...] = ()
+    cluster_code: np.ndarray | None = None  # per row, -1 = no therapy group
+    n_clusters: int = 0
 
 
 def _check_options(
-    random: str, method: str, df: str, level: float, cluster: Any, residual: str
+    random: str,
+    method: str,
+    df: str,
+    level: float,
+    cluster: Any,
+    residual: str,
+    cluster_random: str = "slope",
 ) -> None:
-    if cluster is not None:
-        raise NotImplementedError(
-            "cluster= (the partially nested therapy-group model) is not built yet; "
-            "fit without cluster= for now"
-        )
+    if cluster is not None and not isinstance(cluster, str):
+        raise ValueError(f"cluster must be None or a column name, got {cluster!r}")
+    if cluster_random not in _CLUSTER_RANDOM:
+        raise ValueError(f"cluster_random must be one of {_CLUSTER_RANDOM}, got {cluster_random!r}")
     if residual != "iid":
         if residual in ("ar1", "heteroscedastic_by_arm"):
             raise NotImplementedError(f"residual={residual!r} is not built yet; only 'iid' is")
@@ -144,9 +156,12 @@ def _build_design(
     participant: str,
     random: str,
     covariates: Sequence[str],
+    cluster: str | None = None,
+    cluster_random: str = "slope",
 ) -> _Design:
     log = ProblemLog()
     needed = [participant, time] + ([arm] if arm is not None else []) + list(covariates)
+    needed += [cluster] if cluster is not None else []
     for col in needed:
         if col not in rows.columns:
             log.add("missing_column", f"column {col!r} is not in the data", column=col)
@@ -202,6 +217,11 @@ def _build_design(
             raise NotImplementedError(
                 f"random='slope' with a categorical time ({time!r}) is not built yet: "
                 "use a numeric time (months) for random slopes"
+            )
+        if cluster is not None and cluster_random != "intercept":
+            raise NotImplementedError(
+                f"cluster_random={cluster_random!r} with a categorical time ({time!r}) is not "
+                "built yet: use a numeric time (months), or cluster_random='intercept'"
             )
         t_mat, t_names = _dummies(t_ser, _levels(t_ser, time), time)
         t_num = None
@@ -273,16 +293,18 @@ def _build_design(
     if n - X.shape[1] <= 0:
         raise DataError("fewer observations than fixed-effect terms")
 
+    scale = 1.0
+    if t_num is not None and (random == "slope" or (cluster and cluster_random != "intercept")):
+        spread = float(np.max(np.abs(t_num)))
+        scale = spread if spread > 0 else 1.0
     if random == "slope":
         assert t_num is not None
         Z = np.column_stack([np.ones(n), t_num])
         z_terms = ["(Intercept)", time]
-        spread = float(np.max(np.abs(t_num)))
-        scale = spread if spread > 0 else 1.0
     else:
         Z = np.ones((n, 1))
         z_terms = ["(Intercept)"]
-        scale = 1.0
+    nested = _cluster_design(used, codes, labels, cluster, cluster_random, time, t_num)
     info = DesignInfo(
         time=time,
         time_numeric=not categorical_time,
@@ -296,7 +318,51 @@ def _build_design(
         covariates=tuple(cov_info),
         n_terms=X.shape[1],
     )
-    return _Design(y, X, terms, Z, z_terms, codes, np.asarray(labels), excluded, scale, info)
+    return _Design(
+        y, X, terms, Z, z_terms, codes, np.asarray(labels), excluded, scale, info, *nested
+    )
+
+
+def _cluster_design(
+    used: pd.DataFrame,
+    codes: np.ndarray,
+    labels: Any,
+    cluster: str | None,
+    cluster_random: str,
+    time: str,
+    t_num: np.ndarray | None,
+) -> tuple[np.ndarray | None, tuple[str, ...], np.ndarray | None, int]:
+    """Therapy-group columns ``Z_g`` (times the in-group indicator) and group codes per row."""
+    if cluster is None:
+        return None, (), None, 0
+    c_ser = used[cluster]
+    c_code, c_labels = pd.factorize(c_ser, sort=True)  # -1 where missing
+    c_code = np.asarray(c_code, dtype=np.int64)
+    lo = np.full(len(labels), np.iinfo(np.int64).max)
+    hi = np.full(len(labels), np.iinfo(np.int64).min)
+    np.minimum.at(lo, codes, c_code)
+    np.maximum.at(hi, codes, c_code)
+    if (lo != hi).any():
+        bad = np.asarray(labels)[np.flatnonzero(lo != hi)]
+        raise DataError(
+            f"a participant must stay in one therapy group ({cluster!r}, missing = none)",
+            [{"participant": p_, "column": cluster, "rule": "cluster_changes"} for p_ in bad],
+        )
+    if len(c_labels) == 0:
+        raise DataError(
+            f"cluster={cluster!r} but no participant has a therapy group in the rows used",
+            [{"column": cluster, "rule": "no_clusters"}],
+        )
+    g = (c_code >= 0).astype(float)
+    if cluster_random == "intercept":
+        Zg, names = g[:, None], ("(Intercept)",)
+    else:
+        assert t_num is not None
+        if cluster_random == "slope":
+            Zg, names = (g * t_num)[:, None], (time,)
+        else:
+            Zg, names = np.column_stack([g, g * t_num]), ("(Intercept)", time)
+    return Zg, names, c_code, len(c_labels)
 
 
 def _excluded_message(excluded: pd.DataFrame) -> str:
@@ -329,6 +395,7 @@ def mixed(
     rater: str | None = None,
     level: float = 0.95,
     cluster: str | None = None,
+    cluster_random: str = "slope",
     residual: str = "iid",
 ) -> MixedResult:
     r"""Fit a longitudinal linear mixed model ``value ~ time * arm (+ covariates)`` by (RE)ML.
@@ -336,7 +403,9 @@ def mixed(
     The model lme4 writes ``value ~ time * arm + (1 | participant)`` (``random="intercept"``)
     or ``value ~ time * arm + (time | participant)`` (``random="slope"``: correlated random
     intercept and slope), fitted on every observed row (valid when dropout is missing at
-    random), with fixed-effect tests as lmerTest.
+    random), with fixed-effect tests as lmerTest. With ``cluster=``, the partially nested
+    model: participants treated in a therapy group share a group random effect, participants
+    without one (TAU) do not.
 
     Parameters
     ----------
@@ -366,9 +435,21 @@ def mixed(
         The rater to analyse; required when ``outcome`` has several raters.
     level : float, default 0.95
         Confidence level of ``ci_low``/``ci_high``.
-    cluster : None
-        The partially nested (therapy-group) model is not built yet; anything but None raises
-        NotImplementedError.
+    cluster : str, optional
+        Therapy-group column (missing = not treated in a group). Turns on the partially
+        nested model (Bauer, Sterba & Hallfors 2008): a group random effect for participants
+        in a group, none for the others (each is a singleton cluster without a group
+        effect), and the participant random effects of ``random`` nested in the groups. lme4
+        writes it with the 0/1 in-group indicator ``in_group`` and ``group`` = the cluster, or
+        the participant's own id when it is missing:
+        ``value ~ time * arm + (time | participant) + (0 + in_group:time | group)``.
+        A participant must stay in one group.
+    cluster_random : {"slope", "intercept", "both"}, default "slope"
+        The therapy-group random effect: on the time slope (default: groups form after
+        baseline, so a group acts on change, not on the baseline score;
+        ``(0 + in_group:time | group)``), on the intercept (``(0 + in_group | group)``), or
+        both, *correlated* (``(0 + in_group + in_group:time | group)``, one 2 x 2
+        covariance, as the participant part). "slope" and "both" need a numeric time.
     residual : {"iid"}
         Only independent residuals are built; "ar1" and "heteroscedastic_by_arm" raise
         NotImplementedError.
@@ -379,7 +460,10 @@ def mixed(
         ``.fixed`` has columns ``term`` (lme4's names: ``(Intercept)``, ``time``, ``armIMR``,
         ``time:armIMR``, ...), ``estimate``, ``std_error``, ``df``, ``statistic`` (t),
         ``p_value`` (two-sided), ``ci_low``, ``ci_high``; ``.random`` the variance components
-        (``group``, ``var1``, ``var2``, ``vcov``, ``sdcor``); see :class:`MixedResult`.
+        (``group``, ``var1``, ``var2``, ``vcov``, ``sdcor``; with ``cluster=`` the group rows
+        have ``group`` = the cluster column and ``var1`` ``(Intercept)`` and/or the time
+        column, lme4's ``in_group`` and ``in_group:time``); ``.nclusters`` the number of
+        therapy groups; see :class:`MixedResult`.
 
     Warns
     -----
@@ -410,6 +494,14 @@ def mixed(
     as exactly 0, as lme4 does. Satterthwaite df follow lmerTest: the Jacobian of that covariance
     in ``(theta, sigma)`` and the covariance of ``(theta, sigma)`` from the Hessian of the
     deviance. Time is rescaled internally for the optimiser; results are in the data's units.
+
+    Partially nested model: with ``v_g ~ N(0, sigma^2 Lambda_g Lambda_g')`` the therapy-group
+    effects and ``z_g = in_group (1, time)`` their columns, ``V`` is block diagonal in therapy
+    groups (all participants of a group together, their own effects nested) and in the
+    ungrouped participants; ``theta = (theta_participant, theta_group)`` in lme4's order. The
+    same profiled criterion, gradient and Satterthwaite df are computed over blocks of
+    ``k q_p + q_g`` random effects, batched by block size. With few groups the df of the arm
+    effect on the slope are driven by the number of groups, not of participants.
     Validated against lme4 1.1, lmerTest 3.1 and emmeans 1.8 (``tests/reference/lme4``).
 
     References
@@ -419,6 +511,16 @@ def mixed(
 
     Kuznetsova A, Brockhoff PB, Christensen RHB (2017). lmerTest package: tests in linear
     mixed effects models. Journal of Statistical Software 82(13). doi:10.18637/jss.v082.i13
+
+    Bauer DJ, Sterba SK, Hallfors DD (2008). Evaluating group-based interventions when control
+    participants are ungrouped. Multivariate Behavioral Research 43(2), 210-236.
+    doi:10.1080/00273170802034810
+
+    Roberts C, Roberts SA (2005). Design and analysis of clinical trials with clustering
+    effects due to treatment. Clinical Trials 2(2), 152-162. doi:10.1191/1740774505cn076oa
+
+    Baldwin SA, Bauer DJ, Stice E, Rohde P (2011). Evaluating models for partially clustered
+    designs. Psychological Methods 16(2), 149-165. doi:10.1037/a0023464
 
     Examples
     --------
@@ -436,8 +538,16 @@ def mixed(
     >>> res = imrstats.mixed(frame, "imrs")
     >>> list(res.fixed["term"])
     ['(Intercept)', 'time', 'armIMR', 'time:armIMR']
+
+    IMR delivered in therapy groups (the ``cluster`` column; TAU participants have none):
+
+    >>> sim = imrstats.simulate_trial("rct", n_per_arm=48, months=(0, 6, 12), n_sites=1,
+    ...                               raters=("client",), dropout="none", rng=3)
+    >>> nested = imrstats.mixed(sim.data, "imrs", random="slope", cluster="cluster")
+    >>> nested.nclusters, list(nested.random["group"])
+    (6, ['participant', 'participant', 'participant', 'cluster', 'Residual'])
     """
-    _check_options(random, method, df, level, cluster, residual)
+    _check_options(random, method, df, level, cluster, residual, cluster_random)
     level = float(level)
     rows, rater_used = _select_outcome(data, outcome, rater)
     design = _build_design(
@@ -447,6 +557,8 @@ def mixed(
         participant=participant,
         random=random,
         covariates=tuple(covariates),
+        cluster=cluster,
+        cluster_random=cluster_random,
     )
     if len(design.excluded):
         warnings.warn(_excluded_message(design.excluded), ExcludedRowsWarning, stacklevel=2)
@@ -456,21 +568,43 @@ def mixed(
     # Internal units: y centred (absorbed by the intercept), time slope column divided by s.
     shift = float(np.mean(design.y))
     s = design.time_scale
-    Zs = design.Z / np.r_[1.0, s][:q]
-    blocks = make_blocks(design.y - shift, design.X, Zs, design.group)
-    scale = np.diag(np.r_[1.0, s][:q])  # Lambda_internal = S Lambda
+    # One scale per random-effect column (1 for an intercept, s for a time slope), per term.
+    scales = [np.r_[1.0, s][:q]]
+    zg_terms = design.zg_terms
+    if design.Zg is None:
+        blocks: Any = make_blocks(design.y - shift, design.X, design.Z / scales[0], design.group)
+    else:
+        scales.append(np.array([1.0 if t == "(Intercept)" else s for t in zg_terms]))
+        blocks = make_nested_blocks(
+            design.y - shift,
+            design.X,
+            design.Z / scales[0],
+            design.Zg / scales[1],
+            design.group,
+            design.cluster_code,
+        )
+    layout = tuple(sc.size for sc in scales)
+
+    def _map(theta: np.ndarray, to_int: bool) -> np.ndarray:
+        out, at = [], 0
+        for sc in scales:
+            k = n_theta(sc.size)
+            lam = lambda_from_theta(theta[at : at + k], sc.size)  # Lambda_internal = S Lambda
+            out.append(theta_from_lambda(sc[:, None] * lam if to_int else lam / sc[:, None]))
+            at += k
+        return np.concatenate(out)
 
     def to_internal(theta: np.ndarray) -> np.ndarray:
-        return theta_from_lambda(scale @ lambda_from_theta(theta, q))
+        return _map(theta, True)
 
     def to_original(theta_s: np.ndarray) -> np.ndarray:
-        return theta_from_lambda(np.linalg.solve(scale, lambda_from_theta(theta_s, q)))
+        return canonical_theta_terms(_map(theta_s, False), layout)
 
     res = fit_engine(blocks, reml=reml)
     fac = res.factor
     n, p = blocks.n, blocks.p
     theta = to_original(fac.theta)
-    lower = theta_lower_bounds(q)
+    lower = np.concatenate([theta_lower_bounds(sc.size) for sc in scales])
     singular = bool(np.any(theta[np.isfinite(lower)] < _SINGULAR_TOL))
     sigma2 = fac.sigma2(n, p, reml)
     sigma = float(np.sqrt(sigma2))
@@ -506,23 +640,27 @@ def mixed(
     )
     fixed.attrs["level"] = level
 
-    lam = lambda_from_theta(theta, q)
-    cov_re = sigma2 * lam @ lam.T
     grp, v1, v2, vc, sc = [], [], [], [], []
-    for i in range(q):
-        grp.append(participant)
-        v1.append(design.z_terms[i])
-        v2.append(None)
-        vc.append(cov_re[i, i])
-        sc.append(np.sqrt(cov_re[i, i]))
-    for j in range(q):
-        for i in range(j + 1, q):
-            grp.append(participant)
-            v1.append(design.z_terms[j])
-            v2.append(design.z_terms[i])
-            vc.append(cov_re[i, j])
-            denom = np.sqrt(cov_re[i, i] * cov_re[j, j])
-            sc.append(cov_re[i, j] / denom if denom > 0 else np.nan)
+    at = 0
+    for name, znames in [(participant, design.z_terms), (cluster, zg_terms)][: len(layout)]:
+        qt = len(znames)
+        lam = lambda_from_theta(theta[at : at + n_theta(qt)], qt)
+        at += n_theta(qt)
+        cov_re = sigma2 * lam @ lam.T
+        for i in range(qt):
+            grp.append(name)
+            v1.append(znames[i])
+            v2.append(None)
+            vc.append(cov_re[i, i])
+            sc.append(np.sqrt(cov_re[i, i]))
+        for j in range(qt):
+            for i in range(j + 1, qt):
+                grp.append(name)
+                v1.append(znames[j])
+                v2.append(znames[i])
+                vc.append(cov_re[i, j])
+                denom = np.sqrt(cov_re[i, i] * cov_re[j, j])
+                sc.append(cov_re[i, j] / denom if denom > 0 else np.nan)
     grp.append("Residual")
     v1.append(None)
     v2.append(None)
@@ -541,11 +679,17 @@ def mixed(
 
     deviance = res.deviance
     loglik = -0.5 * deviance
-    k = p + n_theta(q) + 1
+    k = p + theta.size + 1
     fixed_part = f"{time} * {arm}" if arm is not None else time
     if covariates:
         fixed_part += " + " + " + ".join(covariates)
     re_part = f"({time} | {participant})" if random == "slope" else f"(1 | {participant})"
+    if cluster is not None:
+        # lme4: in_group = 1 when the cluster is set; group = the cluster, else the participant.
+        g_part = {"slope": f"in_group:{time}", "intercept": "in_group"}.get(
+            cluster_random, f"in_group + in_group:{time}"
+        )
+        re_part += f" + (0 + {g_part} | {cluster})"
     diagnostics = {
         "rel_gradient": res.rel_gradient,
         "gradient": res.gradient,
@@ -579,6 +723,7 @@ def mixed(
         rater=rater_used,
         _satterthwaite=satt,
         _design_info=design.info,
+        nclusters=design.n_clusters if cluster is not None else None,
     )
     if not res.converged:
         warnings.warn(

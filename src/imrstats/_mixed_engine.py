@@ -12,6 +12,10 @@ is a sum over participants of ``q x q`` blocks (``q`` = 1 or 2 random effects). 
 computed once (``Z_i'Z_i``, ``Z_i'X_i``, ``Z_i'y_i``) and, for each ``theta``, factorised in
 closed form over all participants at once (no Python loop per participant).
 
+:func:`fit` and :func:`solve_pls` also take the partially nested model's blocks
+(:class:`imrstats._mixed_nested.NestedBlocks`: therapy groups as blocks, ``theta`` the
+participant term's then the group term's), which factorise themselves.
+
 References
 ----------
 Bates D, Maechler M, Bolker B, Walker S (2015). Fitting linear mixed-effects models using lme4.
@@ -248,6 +252,8 @@ def solve_pls(blocks: Blocks, theta: np.ndarray, *, derivs: bool = False) -> Fac
     Far from the optimum (the optimiser probing huge ``theta``) rounding can make a Cholesky
     pivot non-positive; numpy's warnings are silenced here and the result flagged instead.
     """
+    if not isinstance(blocks, Blocks):  # the partially nested model (imrstats._mixed_nested)
+        return blocks.solve(theta, derivs=derivs)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         return _solve_pls(blocks, theta, derivs)
 
@@ -348,6 +354,23 @@ def jacobian_fd(g, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     return 0.5 * (J + J.T)
 
 
+def _layout(blocks: Any) -> tuple[int, ...]:
+    """Sizes of the random-effect terms (one term, or participant + therapy group)."""
+    return (blocks.q,) if isinstance(blocks, Blocks) else tuple(blocks.layout)
+
+
+def _split(theta: np.ndarray, layout: tuple[int, ...]) -> list[np.ndarray]:
+    cuts = np.cumsum([n_theta(q) for q in layout])[:-1]
+    return np.split(theta, cuts)
+
+
+def canonical_theta_terms(theta: np.ndarray, layout: tuple[int, ...]) -> np.ndarray:
+    """:func:`canonical_theta` applied to each term's segment of ``theta``."""
+    return np.concatenate(
+        [canonical_theta(t, q) for t, q in zip(_split(theta, layout), layout, strict=True)]
+    )
+
+
 def canonical_theta(theta: np.ndarray, q: int) -> np.ndarray:
     """Flip the sign of each column of ``Lambda`` whose diagonal is negative.
 
@@ -378,8 +401,8 @@ def fit(blocks: Blocks, *, reml: bool, theta0: np.ndarray | None = None, tol: fl
     largest scaled gradient ``max |H^+ g|`` accepted as converged; the Hessian must also be
     positive semi-definite there.
     """
-    q, n, p = blocks.q, blocks.n, blocks.p
-    diag = np.isfinite(theta_lower_bounds(q))
+    layout, n, p = _layout(blocks), blocks.n, blocks.p
+    diag = np.isfinite(np.concatenate([theta_lower_bounds(q) for q in layout]))
     counter = {"n": 0}
 
     def fg(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -453,11 +476,11 @@ def fit(blocks: Blocks, *, reml: bool, theta0: np.ndarray | None = None, tol: fl
     if np.any(np.abs(x[diag]) < 1e-4):
         # Singular: make sure it is not a local optimum reached from one side.
         starts = [np.where(diag, 0.5, 0.0), np.where(diag, 1.0, 0.5), np.where(diag, 1.0, -0.5)]
-        for start in starts[: 1 if q == 1 else 3]:
+        for start in starts[: 1 if diag.size == 1 else 3]:
             x2, f2, g2, res2 = solve_from(start, everything)
             if f2 < fx - 1e-10 * max(1.0, abs(fx)):
                 x, fx, g, res = x2, f2, g2, res2
-    x = canonical_theta(x, q)
+    x = canonical_theta_terms(x, layout)
     fx, g = fg(x)
     free = everything.copy()
     # A variance near zero: the deviance can be flat to fourth order there, where Newton
@@ -476,7 +499,7 @@ def fit(blocks: Blocks, *, reml: bool, theta0: np.ndarray | None = None, tol: fl
             x2 = start
             f2, g2 = fg(x2)
         if f2 <= fx + 1e-10 * max(1.0, abs(fx)):
-            x, fx, g, free = canonical_theta(x2, q), f2, g2, sub_free
+            x, fx, g, free = canonical_theta_terms(x2, layout), f2, g2, sub_free
     H = hess(x)
     Hf = H[np.ix_(free, free)]
     rel = float(np.max(np.abs(np.linalg.lstsq(Hf, g[free], rcond=None)[0]))) if free.any() else 0.0

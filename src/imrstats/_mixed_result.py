@@ -63,7 +63,7 @@ class MixedResult:
         ``ci_high`` (at ``level``).
     random : pandas.DataFrame
         Variance components as lme4's ``as.data.frame(VarCorr(fit))``: ``group``
-        (the participant column, or ``"Residual"``), ``var1``, ``var2`` (the random-effect
+        (the participant column, the cluster column, or ``"Residual"``), ``var1``, ``var2`` (the random-effect
         terms; ``var2`` is set on covariance rows), ``vcov`` (variance or covariance) and
         ``sdcor`` (standard deviation or correlation).
     vcov : pandas.DataFrame
@@ -74,6 +74,9 @@ class MixedResult:
         with ``p + n_theta + 1`` parameters, and -2 log-likelihood (the REML criterion for REML).
     nobs, ngroups : int
         Rows used and participants with at least one used row.
+    nclusters : int or None
+        Therapy groups with at least one used row (partially nested fits, ``cluster=``);
+        None otherwise. lme4's ``ngrps`` also counts each ungrouped participant as a level.
     method : str
         ``"REML"`` or ``"ML"``.
     df_method : str
@@ -143,6 +146,7 @@ class MixedResult:
     rater: str | None
     _satterthwaite: Any = field(default=None)
     _design_info: Any = field(default=None)
+    nclusters: int | None = field(default=None)
 
     def to_frame(self) -> pd.DataFrame:
         """The fixed-effects table at full precision (a copy of ``.fixed``; the CI level is in
@@ -310,6 +314,8 @@ class MixedResult:
             f"Outcome '{self.outcome}'{rater}: {self.nobs} observations of "
             f"{self.ngroups} participants"
         )
+        if self.nclusters is not None:
+            line += f" ({self.nclusters} therapy groups)"
         if len(self.excluded):
             line += f"; {len(self.excluded)} rows excluded (see .excluded)"
         return line

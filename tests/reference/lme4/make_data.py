@@ -123,6 +123,39 @@ def main() -> None:
     trials["trial_covariates"] = cov
     for name, frame in trials.items():
         frame.to_csv(HERE / f"{name}.csv", index=False, float_format="%.17g", na_rep="")
+    for name, frame in nested_trials().items():
+        frame.to_csv(HERE / f"{name}.csv", index=False, float_format="%.17g", na_rep="")
+
+
+def nested_trials() -> dict[str, pd.DataFrame]:
+    """Partially nested trials from ``imrstats.simulate_trial`` (IMR in therapy groups).
+
+    ``nested_13``: 100 per arm, one site, groups of <= 8, so 13 IMR therapy groups; a group
+    effect on the slope (``group_sd``). ``nested_int``: 90 per arm in 2 sites (12 groups),
+    plus a therapy-group intercept shift (SD 2 points) added to the IMR participants' scores,
+    for the group-intercept model. Columns: participant, arm, cluster (empty = no group),
+    occasion, time, value (empty = missing after dropout).
+    """
+    import imrstats
+
+    cols = ["participant", "arm", "cluster", "occasion", "time", "value"]
+    out = {}
+    sim = imrstats.simulate_trial(
+        "rct", n_per_arm=100, months=TIMES.tolist(), n_sites=1, group_size=8,
+        raters=("client",), group_sd=0.25, rng=20261129,
+    )  # fmt: skip
+    out["nested_13"] = sim.data[cols].copy()
+    sim = imrstats.simulate_trial(
+        "rct", n_per_arm=90, months=TIMES.tolist(), n_sites=2, group_size=8,
+        raters=("client",), group_sd=0.05, rng=1312,
+    )  # fmt: skip
+    d = sim.data[cols].copy()
+    rng = np.random.default_rng(77)
+    labels = sorted(d["cluster"].dropna().unique())
+    shift = dict(zip(labels, rng.normal(0.0, 2.0, len(labels)), strict=True))
+    d["value"] = d["value"] + d["cluster"].map(shift).astype(float).fillna(0.0)
+    out["nested_int"] = d
+    return out
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@
 #   lrt.csv     dataset, method, npar_reduced, npar_full, loglik_reduced, loglik_full,
 #               statistic, df, p_value (anova(intercept fit, slope fit, refit = FALSE))
 #   versions.txt
+#   nested_*.csv (the partially nested model), written by make_reference_nested.R, sourced
+#   at the end of this script.
 suppressPackageStartupMessages({
   library(lme4)
   library(lmerTest)
@@ -192,6 +194,9 @@ for (method in c("REML", "ML")) {
   }
 }
 write.csv(do.call(rbind, lrt_rows), "lrt.csv", row.names = FALSE, quote = FALSE)
+
+# The partially nested model (therapy groups): nested_*.csv, see that script.
+source("make_reference_nested.R", local = new.env())
 
 writeLines(c(
   R.version.string,
