@@ -29,10 +29,15 @@ $(STAMP_BENCH): pyproject.toml | $(PY)
 demo: $(STAMP_RUN)
 	$(PY) -m imrstats report --out out
 
-## test: the whole test suite (no R needed)
+## test: the whole test suite (no R needed), then every notebook in notebooks/ executed top to bottom
+# The notebooks run in a separate Jupyter kernel, which pytest's filterwarnings does not reach:
+# PYTHONWARNINGS=error makes any warning a notebook does not handle itself fail the run there too
+# (PendingDeprecationWarning is left out: ipykernel raises one in its own shutdown handler).
+NB_WARNINGS := error,ignore::PendingDeprecationWarning
 test: $(STAMP_TEST)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests (exit 5)" >&2; exit 1; fi; exit $$rc
+	PYTHONWARNINGS=$(NB_WARNINGS) $(PY) -m pytest --nbmake --nbmake-timeout=60 notebooks; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no notebooks (exit 5)" >&2; exit 1; fi; exit $$rc
 
 ## test-oldest: the test suite again on the oldest supported pandas (2.2), in .venv-oldest
 OLD := .venv-oldest/bin/python
