@@ -16,7 +16,12 @@ from imrstats._gee import GeeResult, gee
 from imrstats._instruments import score_fidelity, score_imrs
 from imrstats._io_read import LoadedTrial, LoadReport, read_trial
 from imrstats._mixed import mixed
-from imrstats._mixed_result import MixedResult
+from imrstats._mixed_result import (
+    ExcludedRowsWarning,
+    MixedConvergenceWarning,
+    MixedResult,
+    SingularFitWarning,
+)
 from imrstats._prepost import PrePostResult, prepost
 from imrstats._prepost_stats import prepost_effect_sizes
 from imrstats._schema import validate_tidy
@@ -27,13 +32,16 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "ControlledResult",
     "DataError",
+    "ExcludedRowsWarning",
     "GeeResult",
     "ImrstatsWarning",
     "LoadReport",
     "LoadedTrial",
+    "MixedConvergenceWarning",
     "MixedResult",
     "PrePostResult",
     "SimulatedTrial",
+    "SingularFitWarning",
     "__version__",
     "controlled",
     "datasets",

@@ -268,8 +268,9 @@ def prepost_effect_sizes(
     between-occasion d: the change standardised by the occasion SDs (d_av;
     with SDs this close the arithmetic and root-mean-square averages agree to
     the printed digits), with the independent-groups interval
-    ``ci="independent"``. Its d_z is t/√n = 0.34 and its paired interval
-    would be about [0.05, 0.76], so neither is what was printed. The printed
+    ``ci="independent"``. Its d_z is t/√n = 0.34 [−0.01, 0.69], and d_av with
+    the paired interval is 0.43 [−0.02, 0.84] at the printed means, so neither
+    is what was printed. The printed
     means are rounded to 0.01, so the mean change lies anywhere in (0.18,
     0.20) and d_av in (0.40, 0.45); 0.41 is d_av at a change of 0.1825.
 
@@ -286,7 +287,7 @@ def prepost_effect_sizes(
 
     Roosenschoon BJ et al. (2016). Illness Management & Recovery (IMR) in the
     Netherlands; a naturalistic pilot study. *BMC Psychiatry* 16:73.
-    doi:10.1186/s12888-016-0778-6
+    doi:10.1186/s12888-016-1096-y
 
     Examples
     --------
