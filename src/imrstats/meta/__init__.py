@@ -5,13 +5,16 @@
 * conversions from reported statistics (t, F, p, CI, eta^2, log OR <-> d, median/IQR/range);
 * :func:`pool` -- fixed/random/mixed-effects models with 13 tau^2 estimators, z / t /
   Knapp-Hartung tests, prediction intervals, Q-profile CIs, meta-regression;
-* :class:`MetaResult` -- the result.
+* :func:`subgroups` -- a model per subgroup and the tests of subgroup differences;
+* :class:`MetaResult` -- the result, with diagnostics: ``leave_one_out()``, ``influence()``,
+  ``cumulative()``, ``egger()``, ``begg()``, ``trimfill()`` (each returns a result object).
 
 Every number is checked against R metafor 3.8 (``tests/reference/metafor``).
 """
 
 from __future__ import annotations
 
+from imrstats.meta._bias import BeggResult, EggerResult, TrimFillResult
 from imrstats.meta._conversions import (
     d_from_eta2,
     d_from_f,
@@ -22,6 +25,7 @@ from imrstats.meta._conversions import (
     mean_sd_from_quantiles,
     se_from_ci,
 )
+from imrstats.meta._diagnostics import CumulativeResult, InfluenceResult, LeaveOneOutResult
 from imrstats.meta._effect_sizes import (
     MEASURES,
     VTYPES,
@@ -32,17 +36,25 @@ from imrstats.meta._effect_sizes import (
 from imrstats.meta._fit import KnhaWarning
 from imrstats.meta._pool import pool
 from imrstats.meta._result import MetaResult
+from imrstats.meta._subgroups import SubgroupResult, subgroups
 from imrstats.meta._tau2 import METHODS, ConvergenceWarning, LocalMaximumWarning
 
 __all__ = [
     "MEASURES",
     "METHODS",
     "VTYPES",
+    "BeggResult",
     "ConvergenceWarning",
+    "CumulativeResult",
     "EffectSizeWarning",
+    "EggerResult",
+    "InfluenceResult",
     "KnhaWarning",
+    "LeaveOneOutResult",
     "LocalMaximumWarning",
     "MetaResult",
+    "SubgroupResult",
+    "TrimFillResult",
     "d_from_eta2",
     "d_from_f",
     "d_from_p",
@@ -54,4 +66,5 @@ __all__ = [
     "mean_sd_from_quantiles",
     "pool",
     "se_from_ci",
+    "subgroups",
 ]

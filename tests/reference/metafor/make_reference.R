@@ -12,6 +12,8 @@
 #   bcg.csv, normand1999.csv, curtis1998.csv, molloy2014.csv, morris2008_*.csv, zero_cells.csv:
 #                      the raw inputs of the escalc references (metadat 1.2.0 datasets)
 #   oscillation.csv    ML/REML where plain Fisher scoring fails (metafor with stepadj = 0.5)
+#   diagnostics*.csv, subgroups*.csv   leave1out, influence, cumul, regtest, ranktest, trimfill,
+#                      subgroup analyses (make_diagnostics.R)
 suppressPackageStartupMessages(library(metafor))
 
 fmt <- function(x) ifelse(is.na(x), "", sprintf("%.17g", x))
@@ -204,3 +206,7 @@ osc <- do.call(rbind, lapply(c("ML", "REML"), function(m) {
   data.frame(method = m, plain = plain, tau2 = fmt(r$tau2), estimate = fmt(r$beta[1]), se = fmt(r$se))
 }))
 write.csv(osc, "oscillation.csv", row.names = FALSE)
+
+## ---------------------------------------------------------------- diagnostics
+# leave1out, influence, cumul, regtest, ranktest, trimfill: see make_diagnostics.R
+source("make_diagnostics.R")
