@@ -175,3 +175,33 @@ def test_wan_recovers_normal_parameters():
     z75 = stats.norm.ppf(0.75)
     m, s = meta.mean_sd_from_quantiles(n, median=mu, q1=mu - z75 * sigma, q3=mu + z75 * sigma)
     assert math.isclose(m, mu) and abs(s - sigma) / sigma < 1e-3
+
+
+def test_other_columns_carried_like_escalc():
+    studies = pd.DataFrame(
+        {
+            "study": ["A", "B"],
+            "year": [2007, 2009],
+            "mean_tx": [5.0, 6.0],
+            "sd1i": [2.0, 2.0],
+            "n1i": [20, 30],
+            "m2i": [4.0, 5.0],
+            "sd2i": [2.0, 2.0],
+            "n2i": [20, 30],
+        }
+    )
+    es = meta.effect_sizes(studies, "SMD", m1i="mean_tx")
+    assert list(es.columns[:2]) == ["study", "year"]
+    assert "mean_tx" not in es.columns and "m1i" in es.columns
+    res = meta.pool(es, yi="yi", vi="vi", labels="study")
+    assert list(res.studies()["study"]) == ["A", "B"]
+
+
+def test_text_in_a_number_column_is_a_data_error():
+    studies = pd.DataFrame(
+        {"m1i": [5.0, "n/a"], "sd1i": [2, 2], "n1i": [20, 30], "m2i": [4, 5], "sd2i": [2, 2], "n2i": [20, 30]}
+    )
+    with pytest.raises(imrstats.DataError) as info:
+        meta.effect_sizes(studies, "SMD")
+    p = info.value.problems
+    assert (p.loc[0, "row"], p.loc[0, "column"], p.loc[0, "value"]) == (1, "m1i", "n/a")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from imrstats._errors import ImrstatsWarning, ProblemLog
+from imrstats._errors import DataError, ImrstatsWarning, ProblemLog
 
 __all__ = ["MEASURES", "VTYPES", "EffectSizeWarning", "effect_sizes", "hedges_j"]
 
@@ -62,15 +62,35 @@ def _wmean(x: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(x[ok] * w[ok]) / np.sum(w[ok]))
 
 
+def _numeric_column(data: pd.DataFrame, column: str, name: str) -> np.ndarray:
+    """A column as floats; text that is not a number is a DataError, never a silent NaN."""
+    raw = data[column]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna().to_numpy() & ~raw.isna().to_numpy()
+    if bad.any():
+        problems = [
+            {
+                "row": int(i) if isinstance(i, int | np.integer) else None,
+                "column": column,
+                "value": v,
+                "rule": "non_numeric_value",
+                "message": f"{name} ({column}) is not a number",
+            }
+            for i, v in zip(data.index[bad], raw[bad], strict=True)
+        ]
+        raise DataError(f"effect_sizes: column {column!r} holds values that are not numbers", problems)
+    return values.to_numpy(dtype=float)
+
+
 def _get(data: pd.DataFrame | None, spec: Any, name: str, n: int | None) -> np.ndarray | None:
     if spec is None:
         if data is not None and name in data.columns:
-            return pd.to_numeric(data[name], errors="coerce").to_numpy(dtype=float)
+            return _numeric_column(data, name, name)
         return None
     if isinstance(spec, str):
         if data is None or spec not in data.columns:
             raise KeyError(f"{name}={spec!r}: no such column in data")
-        return pd.to_numeric(data[spec], errors="coerce").to_numpy(dtype=float)
+        return _numeric_column(data, spec, name)
     arr = np.asarray(spec, dtype=float)
     if arr.ndim == 0 and n is not None:
         arr = np.full(n, float(arr))
@@ -124,13 +144,15 @@ def effect_sizes(
     Returns
     -------
     pandas.DataFrame
-        Index of ``data``; columns: the inputs used (metafor names) then ``yi`` (effect size)
+        Index of ``data``; columns: the other columns of ``data`` (study labels, moderators;
+        as metafor's ``escalc``), the inputs used (metafor names), then ``yi`` (effect size)
         and ``vi`` (sampling variance). ``frame.attrs`` records ``measure`` and ``vtype``.
 
     Raises
     ------
     imrstats.DataError
-        Negative SDs, group sizes <= 0, correlations outside [-1, 1] (one problem per row).
+        Input values that are not numbers (rule ``non_numeric_value``, naming row, column
+        and value), negative SDs, group sizes <= 0, correlations outside [-1, 1] (one problem per row).
     KeyError
         A required input column is absent.
 
@@ -225,6 +247,12 @@ def effect_sizes(
             stacklevel=2,
         )
     frame = pd.DataFrame({**{c: v for c, v in x.items()}, "yi": yi, "vi": vi}, index=index)
+    if data is not None:
+        # As metafor's escalc: the data's other columns (study labels, moderators) come first.
+        used = {columns.get(c, c) for c in known if isinstance(columns.get(c, c), str)}
+        keep = [c for c in data.columns if c not in used and c not in frame.columns]
+        if keep:
+            frame = pd.concat([data[keep], frame], axis=1)
     frame.attrs.update(measure=measure, vtype=vtype)
     return frame
 
