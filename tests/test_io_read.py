@@ -681,3 +681,15 @@ def test_docstring_examples_run():
     for module in (imrstats._io_read, imrstats._io_report):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def test_report_counts_missing_outcome_values():
+    wide = pd.DataFrame({"ID": ["a", "b", "c"], "arm": ["IMR", "TAU", "TAU"],
+                         "gaf_0": [55, -9, None], "gaf_6": [60, None, 61]})  # fmt: skip
+    tidy, report = imrstats.read_trial(
+        wide,
+        {"participant": "ID", "arm": "arm", "measures": {"gaf": {"0": "gaf_0", "6": "gaf_6"}},
+         "occasions": {"0": 0, "6": 6}, "missing_codes": [-9]},
+    )
+    assert report.values_missing == int(tidy["value"].isna().sum()) == 3
+    assert "missing outcome values: 3 of 6" in report.summary()

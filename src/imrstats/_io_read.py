@@ -206,6 +206,7 @@ def read_trial(
         unused_columns=tuple(c for c in raw.columns if c not in set(plan.used_columns)),
         labelled_columns=tuple(loader.labelled),
         notes=tuple(raw.notes + loader.notes),
+        values_missing=int(tidy["value"].isna().sum()),
     )
     return LoadedTrial(tidy, report)
 

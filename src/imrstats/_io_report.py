@@ -88,6 +88,9 @@ class LoadReport:
     notes : tuple of str
         Other conversions worth knowing (arm codes relabelled, ids stored as
         numbers, line numbering).
+    values_missing : int
+        Missing outcome values in the tidy frame (empty in the source, or
+        recoded to missing); they stay as rows with ``value`` NaN.
 
     Examples
     --------
@@ -104,6 +107,7 @@ class LoadReport:
     >>> print(report.summary())
     read_trial: <DataFrame> (frame, wide layout)
       rows read: 2; tidy rows: 4; value columns: 2
+      missing outcome values: 2 of 4 tidy rows (empty in the source or recoded below); they stay as rows with value NaN
       cells recoded to missing: 2
         gaf_0 = -9 (missing_code): 1
         gaf_6 = NA (na_text): 1
@@ -121,6 +125,7 @@ class LoadReport:
     unused_columns: tuple[str, ...] = ()
     labelled_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    values_missing: int = 0
 
     def recoded_counts(self) -> pd.DataFrame:
         """Cells recoded to missing, counted by ``column``, ``value`` and ``reason`` (``n``)."""
@@ -172,6 +177,8 @@ class LoadReport:
             f"read_trial: {self.source} ({self.format}, {self.layout} layout)",
             f"  rows read: {self.rows_read}; tidy rows: {self.rows_tidy}; "
             f"value columns: {len(self.value_columns)}",
+            f"  missing outcome values: {self.values_missing} of {self.rows_tidy} tidy rows "
+            "(empty in the source or recoded below); they stay as rows with value NaN",
             f"  cells recoded to missing: {len(self.recoded)}",
         ]
         for rec in self.recoded_counts().itertuples(index=False):
