@@ -317,6 +317,7 @@ def _build_design(
         arm_levels=tuple(a_levels) if arm is not None else (),
         covariates=tuple(cov_info),
         n_terms=X.shape[1],
+        baseline=_baseline_stats(y, t_ser if categorical_time else t_num, used, arm, a_levels),
     )
     return _Design(
         y, X, terms, Z, z_terms, codes, np.asarray(labels), excluded, scale, info, *nested
@@ -740,3 +741,24 @@ def mixed(
             stacklevel=2,
         )
     return result
+
+
+def _baseline_stats(
+    y: np.ndarray, t: Any, used: pd.DataFrame, arm: str | None, levels: list[Any]
+) -> tuple[tuple[Any, int, float], ...]:
+    """Per arm: (n, variance) of the observed outcome at the first time or occasion used."""
+    if arm is None or t is None:
+        return ()
+    if isinstance(t, pd.Series):  # categorical time: the first used level
+        t_arr = t.to_numpy(dtype=object)
+        first = _levels(t, t.name)[0]
+        at_first = np.array([v == first for v in t_arr], dtype=bool)
+    else:
+        t_arr = np.asarray(t, dtype=float)
+        at_first = t_arr == np.min(t_arr)
+    arms = used[arm].to_numpy(dtype=object)
+    out = []
+    for lev in levels:
+        v = y[at_first & (arms == lev)]
+        out.append((lev, int(v.size), float(np.var(v, ddof=1)) if v.size > 1 else float("nan")))
+    return tuple(out)

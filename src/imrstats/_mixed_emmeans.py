@@ -52,6 +52,9 @@ class DesignInfo:
         tuple[str, str, Any], ...
     ]  # (name, "numeric", mean) or (name, "categorical", levels)
     n_terms: int
+    # Per arm level: (n, variance) of the observed outcome at the first time or occasion over
+    # the rows used (the standardiser of MixedResult.effect_size(sd="baseline")).
+    baseline: tuple[tuple[Any, int, float], ...] = ()
 
     def row(self, arm_level: Any, t: Any) -> np.ndarray:
         """The design row of ``arm_level`` at time ``t`` (a number or an occasion level)."""

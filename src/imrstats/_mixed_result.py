@@ -219,6 +219,105 @@ class MixedResult:
             at = None
         return contrast(self, factor, at, adjust=adjust, level=level)
 
+    def effect_size(
+        self,
+        duration: float | None = None,
+        sd: str | float = "baseline",
+        level: float | None = None,
+        *,
+        data: pd.DataFrame | None = None,
+        at: Any = None,
+    ) -> Any:
+        """Standardised effect size of the arm effect: Feingold's (2009) d_GMA, with its CI
+        (Feingold 2015) and sampling variance for meta-analysis.
+
+        Parameters
+        ----------
+        duration : float, optional
+            Time span (in the model's time units) over which the slope difference is taken.
+            Default: last minus first observed time of the rows used. Numeric time only.
+        sd : {"baseline", "model"} or float, default "baseline"
+            The standardiser ``SD_raw``. ``"baseline"``: pooled within-arm SD of the observed
+            outcome at the first time (or occasion) over the rows the fit used,
+            ``sqrt(((n_0 - 1) s_0^2 + (n_1 - 1) s_1^2) / (n_0 + n_1 - 2))`` for the two arms
+            compared (the fit keeps these per-arm counts and variances). ``"model"``: the model-implied SD at baseline time
+            ``t0``, ``sqrt(z0' G z0 + sigma^2)`` with ``z0 = (1, t0)`` and ``G`` the
+            participant random-effect covariance (``sqrt(var(intercept) + sigma^2)`` when
+            ``t0 = 0`` or with a random intercept only; not for partially nested fits).
+            A positive number is used as given (e.g. a published baseline SD).
+        level : float, optional
+            Confidence level; default the fit's ``level``.
+        data : pandas.DataFrame, optional
+            The frame the model was fitted on, to recompute the baseline SD from it (checked
+            against the fit's row count); by default the fit's own baseline summary is used.
+        at : occasion level or list of levels, optional
+            Categorical time only: the occasion(s) at which d is taken (default the last).
+
+        Returns
+        -------
+        imrstats._mixed_effect.EffectSizeResult
+            ``.to_frame()`` columns: ``term`` (e.g. ``"IMR - TAU"``), the time column
+            (categorical time only), ``estimate`` (d), ``std_error`` (its SE),
+            ``df`` (of the t quantile, the fit's df method), ``ci_low``, ``ci_high``,
+            ``variance`` (``std_error**2``, for meta-analysis), ``duration`` (NaN for
+            occasions), ``sd_raw``, ``method`` (``"d_GMA"`` or ``"d_occasion"``).
+
+        Raises
+        ------
+        ValueError
+            No arm in the model, no time x arm interaction, a non-positive duration or SD,
+            ``duration=`` with a categorical time, ``sd="baseline"`` without ``data=``.
+
+        Notes
+        -----
+        Numeric time (Feingold 2009, eq. 12): with ``beta`` the time x arm coefficient,
+
+        .. math::
+
+            d_{GMA} = \\beta\\,D / SD_{raw}, \\qquad
+            SE(d) = SE(\\beta)\\,D / SD_{raw}, \\qquad
+            CI = (\\beta \\mp t_{1-\\alpha/2,\\nu}\\,SE(\\beta))\\,D / SD_{raw}
+
+        with ``D`` the duration and ``nu`` the df of ``beta`` under the fit's df method: the CI
+        of ``beta D`` divided by ``SD_raw`` treated as a known constant (Feingold 2015). The
+        sampling variance for meta-analysis is ``SE(d)^2``. Treating ``SD_raw`` as fixed
+        ignores its own sampling error, so the interval is slightly too narrow.
+
+        Categorical time: no slope exists, so d at an occasion is the arm contrast at that
+        occasion (as :meth:`contrast`, with its df) divided by ``SD_raw``, and its CI the
+        contrast's CI divided by ``SD_raw``. This is a model-based between-group d at that
+        occasion, not d_GMA.
+
+        References
+        ----------
+        Feingold A (2009). Effect sizes for growth-modeling analysis for controlled clinical
+        trials in the same metric as for classical analysis. Psychological Methods 14(1),
+        43-53. doi:10.1037/a0014699
+
+        Feingold A (2015). Confidence interval estimation for standardized effect sizes in
+        multilevel and latent growth modeling. Journal of Consulting and Clinical Psychology
+        83(1), 157-168. doi:10.1037/a0037721
+
+        Examples
+        --------
+        >>> import warnings
+        >>> import imrstats
+        >>> sim = imrstats.simulate_trial("rct", n_per_arm=60, months=(0, 6, 12),
+        ...                               raters=("client",), rng=7)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
+        ...     res = imrstats.mixed(sim.data, "imrs", random="slope")
+        >>> es = res.effect_size(data=sim.data)
+        >>> list(es.to_frame().columns)  # doctest: +NORMALIZE_WHITESPACE
+        ['term', 'estimate', 'std_error', 'df', 'ci_low', 'ci_high', 'variance', 'duration',
+         'sd_raw', 'method']
+        >>> float(es.to_frame()["duration"].iloc[0])
+        12.0
+        """
+        from imrstats._mixed_effect import effect_size
+
+        return effect_size(self, duration, sd, level, data=data, at=at)
+
     def plot(self, ax: Any = None, *, level: float | None = None) -> Any:
         """Model-implied means of each arm over time with confidence intervals.
 

@@ -24,6 +24,8 @@
 #   versions.txt
 #   nested_*.csv (the partially nested model), written by make_reference_nested.R, sourced
 #   at the end of this script.
+#   effect_size.csv (MixedResult.effect_size: Feingold d_GMA), written by
+#   make_reference_effect.R, sourced after it.
 suppressPackageStartupMessages({
   library(lme4)
   library(lmerTest)
@@ -197,6 +199,9 @@ write.csv(do.call(rbind, lrt_rows), "lrt.csv", row.names = FALSE, quote = FALSE)
 
 # The partially nested model (therapy groups): nested_*.csv, see that script.
 source("make_reference_nested.R", local = new.env())
+
+# Standardised effect sizes (Feingold d_GMA): effect_size.csv, see that script.
+source("make_reference_effect.R", local = new.env())
 
 writeLines(c(
   R.version.string,
