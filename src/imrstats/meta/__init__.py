@@ -7,7 +7,8 @@
   Knapp-Hartung tests, prediction intervals, Q-profile CIs, meta-regression;
 * :func:`subgroups` -- a model per subgroup and the tests of subgroup differences;
 * :class:`MetaResult` -- the result, with diagnostics: ``leave_one_out()``, ``influence()``,
-  ``cumulative()``, ``egger()``, ``begg()``, ``trimfill()`` (each returns a result object).
+  ``cumulative()``, ``egger()``, ``begg()``, ``trimfill()``, ``pet_peese()``, ``robust()`` (each returns
+  a result object).
 
 Every number is checked against R metafor 3.8 (``tests/reference/metafor``).
 """
@@ -34,8 +35,10 @@ from imrstats.meta._effect_sizes import (
     hedges_j,
 )
 from imrstats.meta._fit import KnhaWarning
+from imrstats.meta._petpeese import PetPeeseResult
 from imrstats.meta._pool import pool
 from imrstats.meta._result import MetaResult
+from imrstats.meta._robust import RobustResult
 from imrstats.meta._subgroups import SubgroupResult, subgroups
 from imrstats.meta._tau2 import METHODS, ConvergenceWarning, LocalMaximumWarning
 
@@ -53,6 +56,8 @@ __all__ = [
     "LeaveOneOutResult",
     "LocalMaximumWarning",
     "MetaResult",
+    "PetPeeseResult",
+    "RobustResult",
     "SubgroupResult",
     "TrimFillResult",
     "d_from_eta2",

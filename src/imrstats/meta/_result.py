@@ -13,7 +13,9 @@ from scipy import stats
 
 from imrstats._compat import as_str
 from imrstats.meta._fit import Fit
+from imrstats.meta._petpeese import pet_peese as _pet_peese
 from imrstats.meta._qprofile import q_profile
+from imrstats.meta._robust import robust as _robust
 from imrstats.meta._tau2 import FIXED_METHODS
 
 __all__ = ["MetaResult"]
@@ -664,6 +666,9 @@ class MetaResult:
         from imrstats.meta._bias import trimfill
 
         return trimfill(self, side, estimator)
+
+    pet_peese = _pet_peese  # PET-PEESE (Stanley & Doucouliagos 2014)
+    robust = _robust  # cluster-robust CR2 (clubSandwich) / CR1 (metafor robust)
 
     # ------------------------------------------------------------------ display
     def _model_name(self) -> str:

@@ -14,6 +14,7 @@
 #   oscillation.csv    ML/REML where plain Fisher scoring fails (metafor with stepadj = 0.5)
 #   diagnostics*.csv, subgroups*.csv   leave1out, influence, cumul, regtest, ranktest, trimfill,
 #                      subgroup analyses (make_diagnostics.R)
+#   robust*.csv        PET-PEESE (lm) and cluster-robust CR2 / CR1 inference (make_robust.R)
 suppressPackageStartupMessages(library(metafor))
 
 fmt <- function(x) ifelse(is.na(x), "", sprintf("%.17g", x))
@@ -210,3 +211,7 @@ write.csv(osc, "oscillation.csv", row.names = FALSE)
 ## ---------------------------------------------------------------- diagnostics
 # leave1out, influence, cumul, regtest, ranktest, trimfill: see make_diagnostics.R
 source("make_diagnostics.R")
+
+## ---------------------------------------------------------------- PET-PEESE and cluster-robust inference
+# lm() PET/PEESE, clubSandwich CR2 coef_test and metafor robust(): see make_robust.R
+source("make_robust.R")
