@@ -14,15 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import imrstats
+from _reference import read_csv as _read_csv
 from imrstats import meta
-from imrstats._compat import PANDAS_3
-
-
-def _read_csv(*args, **kwargs):
-    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
-    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
 
 RANDOM = [m for m in meta.METHODS if m not in ("FE", "EE")]
 

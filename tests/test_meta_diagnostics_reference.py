@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _reference import read_csv as _read_csv
 from imrstats import meta
-from imrstats._compat import PANDAS_3
 
 REF = Path(__file__).parent / "reference" / "metafor"
 DATASETS = ("bcg_rr", "normand1999_smd", "molloy2014_zcor")
@@ -29,11 +29,6 @@ RTOL = 1e-8
 # with vt down to 0.007 (molloy2014 ZCOR), so tau2's 1e-12 is up to 1.4e-8 in I2.
 ATOL = {"tau2": 1e-12, "I2": 2e-8, "tau2.del": 1e-12}
 
-
-def _read_csv(*args, **kwargs):
-    if not PANDAS_3:  # pandas 2.2's default float parser is not round-trip exact
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
 
 
 @cache

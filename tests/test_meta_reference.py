@@ -16,15 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _reference import read_csv as _read_csv
 from imrstats import meta
-from imrstats._compat import PANDAS_3
-
-
-def _read_csv(*args, **kwargs):
-    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
-    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
 
 REF = Path(__file__).parent / "reference" / "metafor"
 DATASETS = (

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _reference import read_csv as _read_csv
 from imrstats import meta
-from imrstats._compat import PANDAS_3
 
 REF = Path(__file__).parent / "reference" / "metafor"
 CONTROL = {"threshold": 1e-12, "tol": 1e-12, "maxiter": 10000}
@@ -31,11 +31,6 @@ QUANTITIES = ("estimate", "se", "tval", "df", "pval", "ci.lb", "ci.ub")
 _COLS = {"estimate": "estimate", "se": "std_error", "tval": "statistic", "df": "df",
          "pval": "p_value", "ci.lb": "ci_low", "ci.ub": "ci_high"}  # fmt: skip
 
-
-def _read_csv(*args, **kwargs):
-    if not PANDAS_3:  # pandas 2.2's default float parser is not round-trip exact
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
 
 
 @cache

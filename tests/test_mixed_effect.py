@@ -24,16 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imrstats
-from imrstats._compat import PANDAS_3
+from _reference import LME4_OCCASIONS as OCCASIONS
+from _reference import load_lme4_trial as _load
+from _reference import read_csv as _read_csv
 from imrstats._mixed_effect import EffectSizeResult
 
 REF = Path(__file__).parent / "reference" / "lme4"
 
-
-def _read_csv(*args, **kwargs):
-    if not PANDAS_3:  # pandas 2.2's default float parser is not round-trip exact
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
 
 
 EFFECT = _read_csv(REF / "effect_size.csv")
@@ -68,15 +65,8 @@ TOL = {
     "variance": 1e-6,
     "df": 1e-5,
 }
-OCCASIONS = ["baseline", "3m", "6m", "12m"]
 
 
-def _load(dataset: str) -> pd.DataFrame:
-    data = _read_csv(REF / f"{dataset}.csv", dtype={"participant": str})
-    data["measure"] = "y"
-    data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])
-    data["occasion"] = pd.Categorical(data["occasion"], OCCASIONS, ordered=True)
-    return data
 
 
 def _quiet_fit(data: pd.DataFrame, **kwargs) -> imrstats.MixedResult:

@@ -25,18 +25,11 @@ import pandas as pd
 import pytest
 
 import imrstats
+from _reference import load_lme4_trial as _load
+from _reference import read_csv as _read_csv
 from imrstats import _mixed_engine, _mixed_nested
-from imrstats._compat import PANDAS_3
 from imrstats._errors import DataError
 from imrstats._mixed_result import ExcludedRowsWarning, SingularFitWarning
-
-
-def _read_csv(*args, **kwargs):
-    """17 significant digits, parsed exactly (pandas 2.2's default parser does not)."""
-    if not PANDAS_3:
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
-
 
 REF = Path(__file__).parent / "reference" / "lme4"
 FIT = _read_csv(REF / "nested_fit.csv")
@@ -77,14 +70,6 @@ CON_TOL = {**EMM_TOL, "statistic": 1e-6, "p_value": 1e-4}
 R_NAMES = {"imr": "(Intercept)", "imr:time": "time", "group": "cluster"}
 
 
-def _load(dataset: str) -> pd.DataFrame:
-    data = _read_csv(REF / f"{dataset}.csv", dtype={"participant": str, "cluster": str})
-    data["measure"] = "y"
-    data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])
-    data["occasion"] = pd.Categorical(
-        data["occasion"], ["baseline", "3m", "6m", "12m"], ordered=True
-    )
-    return data
 
 
 @functools.cache

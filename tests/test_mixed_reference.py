@@ -35,15 +35,9 @@ import pandas as pd
 import pytest
 
 import imrstats
-from imrstats._compat import PANDAS_3
+from _reference import load_lme4_trial as _load
+from _reference import read_csv as _read_csv
 from imrstats._mixed_result import ExcludedRowsWarning, SingularFitWarning
-
-
-def _read_csv(*args, **kwargs):
-    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
-    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
 
 REF = Path(__file__).parent / "reference" / "lme4"
 FIT = _read_csv(REF / "fit.csv")
@@ -99,15 +93,6 @@ FIXED_TOL = {
 FIT_TOL = {"loglik": 1e-10, "aic": 1e-10, "bic": 1e-10, "deviance": 1e-10, "sigma": 1e-5}
 
 
-def _load(dataset: str) -> pd.DataFrame:
-    data = _read_csv(REF / f"{dataset}.csv", dtype={"participant": str})
-    data["measure"] = "y"
-    if "arm" in data.columns:
-        data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])
-        data["occasion"] = pd.Categorical(
-            data["occasion"], ["baseline", "3m", "6m", "12m"], ordered=True
-        )
-    return data
 
 
 @functools.cache

@@ -21,14 +21,7 @@ import pandas as pd
 import pytest
 
 import imrstats
-from imrstats._compat import PANDAS_3
-
-
-def _read_csv(*args, **kwargs):
-    """Fixtures hold 17 significant digits: parse them exactly (pandas 2.2's default parser does not)."""
-    if not PANDAS_3:  # pandas 3 parses round-trip exactly and deprecates the keyword
-        kwargs["float_precision"] = "round_trip"
-    return pd.read_csv(*args, **kwargs)
+from _reference import read_csv as _read_csv
 
 REF = Path(__file__).parent / "reference" / "prepost"
 CLOSED = 1e-9

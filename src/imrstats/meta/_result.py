@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from imrstats._compat import as_str
+from imrstats._vocab import ESTIMATE_COLUMNS
 from imrstats.meta._fit import Fit
 from imrstats.meta._petpeese import pet_peese as _pet_peese
 from imrstats.meta._qprofile import q_profile
@@ -20,16 +21,7 @@ from imrstats.meta._tau2 import FIXED_METHODS
 
 __all__ = ["MetaResult"]
 
-_RESULT_COLUMNS = [
-    "term",
-    "estimate",
-    "std_error",
-    "statistic",
-    "df",
-    "p_value",
-    "ci_low",
-    "ci_high",
-]
+_RESULT_COLUMNS = list(ESTIMATE_COLUMNS)
 
 
 def _scalar_or_array(values: np.ndarray) -> float | np.ndarray:
