@@ -273,7 +273,6 @@ def test_a_small_group_is_named_in_the_error():
     [
         ({"pre": "week0", "post": "9m"}, "unknown_occasion"),
         ({"post": "12m"}, "unknown_occasion"),
-        ({}, "missing_occasion"),
         ({"pre": "9m", "post": "9m"}, "same_occasion"),
         ({"post": "9m", "rater": "observer"}, "unknown_rater"),
     ],
@@ -283,6 +282,22 @@ def test_bad_selection_is_a_data_error(kwargs, rule):
     with pytest.raises(imrstats.DataError) as err:
         imrstats.prepost(tidy(pre, post), "imrs", **kwargs)
     assert rule in rules(err)
+
+
+def test_post_defaults_to_the_second_of_two_occasions_and_is_required_with_more():
+    pre, post = sample()
+    two = tidy(pre, post)
+    implicit = imrstats.prepost(two, "imrs")
+    assert implicit.post == "9m"
+    pd.testing.assert_frame_equal(
+        implicit.to_frame(), imrstats.prepost(two, "imrs", post="9m").to_frame()
+    )
+    three = imrstats.simulate_trial(
+        "prepost", n_per_arm=20, months=(0, 6, 9), raters=("client",), dropout="none", rng=1
+    ).data
+    with pytest.raises(imrstats.DataError, match=r"3 occasions: choose one of \['6m', '9m'\]") as err:
+        imrstats.prepost(three, "imrs")
+    assert rules(err) == {"missing_occasion"}
 
 
 def test_unknown_measure_and_ambiguous_rater():

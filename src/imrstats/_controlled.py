@@ -133,7 +133,7 @@ def controlled(
     outcome: str,
     *,
     pre: str | None = None,
-    post: str,
+    post: str | None = None,
     arm: str = "arm",
     rater: str | None = None,
     covariates: Sequence[str] = (),
@@ -149,8 +149,9 @@ def controlled(
         The ``measure`` to analyse.
     pre : str, optional
         Occasion of the pre-test (default: the first occasion).
-    post : str
-        Occasion of the post-test.
+    post : str, optional
+        Occasion of the post-test; may be left out when the data have exactly two occasions
+        (the second is then the post-test).
     arm : str, default "arm"
         The arm column; its first category is the reference (TAU, waitlist).
         Exactly two arms must have complete cases.

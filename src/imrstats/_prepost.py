@@ -313,8 +313,9 @@ def prepost(
         The ``measure`` to analyse (e.g. ``"imrs"``).
     pre : str, optional
         Occasion label of the first measurement. Default: the first occasion.
-    post : str
-        Occasion label of the second measurement (required).
+    post : str, optional
+        Occasion label of the second measurement; may be left out when the data have exactly
+        two occasions (the second is then the post-test).
     rater : str, optional
         Required when the measure has more than one rater.
     by : str, optional
@@ -366,10 +367,10 @@ def prepost(
     Notes
     -----
     Paired t: :math:`t = \bar D / (s_D/\sqrt n)`, df = n - 1. Wilcoxon: V =
-    sum of the ranks of |D| over positive D, zeros dropped. Reliable change
+    sum of the ranks of ``|D|`` over positive D, zeros dropped. Reliable change
     (Jacobson & Truax 1991): :math:`RCI = (x_{post} - x_{pre}) / S_{diff}`,
     :math:`S_{diff} = \sqrt 2\, s_{pre}\sqrt{1 - r_{xx}}` with the pre SD of
-    the complete pairs of each group; |RCI| > z (1.96) is reliable change.
+    the complete pairs of each group; ``|RCI| > z`` (1.96) is reliable change.
     Clinical cut-offs: a = dysfunctional mean + 2 SD (towards better), b =
     functional mean - 2 SD, c = (s_d m_f + s_f m_d)/(s_d + s_f); "recovered"
     = reliably improved and beyond the cut-off.

@@ -84,8 +84,15 @@ def extract_pairs(
     occasions = tuple(str(c) for c in tidy["occasion"].cat.categories)
     if pre is None:
         pre = occasions[0]
-    if post is None:
-        log.add("missing_occasion", "post= (the follow-up occasion) is required", column="occasion")
+    if post is None and len(occasions) == 2:
+        post = occasions[1]  # two occasions: the follow-up is the only choice
+    elif post is None:
+        log.add(
+            "missing_occasion",
+            f"post= (the follow-up occasion) is required when the data have {len(occasions)} "
+            f"occasions: choose one of {list(occasions[1:])}",
+            column="occasion",
+        )
     for name, occ in (("pre", pre), ("post", post)):
         if occ is not None and occ not in occasions:
             log.add(
