@@ -21,6 +21,9 @@ same data: IMR participants in therapy groups of <= 8, TAU ungrouped):
 ``imrstats.mixed(..., random="slope", cluster="cluster")`` vs
 ``summary(lmerTest::lmer(value ~ time * arm + (time | participant) + (0 + imr:time | group)))``
 with ``imr`` the in-group indicator and ``group`` the cluster or, without one, the participant.
+At 200 participants also ``df="kenward-roger"`` vs ``summary(..., ddf = "Kenward-Roger")``
+(task ``partially nested + Kenward-Roger``; pbkrtest forms dense n x n matrices, so R is run
+only up to 3,000 rows).
 """
 
 from __future__ import annotations
@@ -91,9 +94,19 @@ for (f in args) {
     mt <- lmerTest::lmer(form, data = d)
     s <- summary(mt)
   })[["elapsed"]]
+  kr <- NULL
+  if (nrow(d) <= 3000) {  # pbkrtest works with dense n x n matrices: small data only
+    s_kr <- summary(mt, ddf = "Kenward-Roger")  # warm-up
+    t_kr <- numeric(5)
+    for (i in 1:5) t_kr[i] <- system.time({
+      mk <- lmerTest::lmer(form, data = d)
+      s_kr <- summary(mk, ddf = "Kenward-Roger")
+    })[["elapsed"]]
+    kr <- list(time = t_kr, df = unname(s_kr$coefficients[, "df"]))
+  }
   out[[basename(f)]] <- list(
     satterthwaite = t_satt, beta = unname(fixef(mt)), loglik = as.numeric(logLik(mt)),
-    df = unname(s$coefficients[, "df"])
+    df = unname(s$coefficients[, "df"]), kr = kr
   )
 }
 cat(toJSON(out, digits = 17))
@@ -174,8 +187,30 @@ def _nested_rows(tidy: dict[int, pd.DataFrame], detail: dict) -> list[dict]:
             info["max_rel_diff_df_vs_lmerTest"] = float(
                 np.max(np.abs(np.asarray(r["df"]) / res.fixed["df"].to_numpy() - 1.0))
             )
+        kr = r.get("kr") if r else None
+        if kr:  # Kenward-Roger (pbkrtest through lmerTest), at the sizes pbkrtest handles
+            t_kr = _times(lambda frame=tidy[n]: _nested_kr(frame), 5)
+            med_kr, task_kr = float(np.median(t_kr)), "partially nested + Kenward-Roger"
+            rows += [
+                {"task": task_kr, "size": label, "tool": "imrstats", "median_s": med_kr,
+                 "best_s": min(t_kr), "ratio": 1.0, "max_abs_diff_beta": 0.0},
+                {"task": task_kr, "size": label, "tool": "lme4 + lmerTest + pbkrtest",
+                 "median_s": float(np.median(kr["time"])), "best_s": float(np.min(kr["time"])),
+                 "ratio": float(np.median(kr["time"])) / med_kr,
+                 "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta)))},
+            ]  # fmt: skip
+            df_kr = _nested_kr(tidy[n]).fixed["df"].to_numpy()
+            info["max_rel_diff_kr_df_vs_pbkrtest"] = float(
+                np.max(np.abs(np.asarray(kr["df"]) / df_kr - 1.0))
+            )
         detail["fits"][f"nested {n}"] = info
     return rows
+
+
+def _nested_kr(frame: pd.DataFrame) -> imrstats.MixedResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
+        return imrstats.mixed(frame, "imrs", random="slope", cluster="cluster", df="kenward-roger")
 
 
 def _data(n: int) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from imrstats._compat import STR_DTYPE
-from imrstats._mixed_design import build_design, excluded_message, select_outcome
+from imrstats._mixed_design import build_design, excluded_warning, select_outcome
 from imrstats._mixed_df import satterthwaite_setup
 from imrstats._mixed_engine import (
     canonical_theta_terms,
@@ -24,7 +24,9 @@ from imrstats._mixed_engine import (
 from imrstats._mixed_engine import (
     fit as fit_engine,
 )
+from imrstats._mixed_kr import kenward_roger_setup
 from imrstats._mixed_nested import make_nested_blocks
+from imrstats._mixed_resid_driver import RESIDUALS, check_resid_options, fit_structured
 from imrstats._mixed_result import (
     FIXED_COLUMNS,
     RANDOM_COLUMNS,
@@ -39,7 +41,7 @@ __all__ = ["mixed"]
 _RANDOM = ("intercept", "slope")
 _CLUSTER_RANDOM = ("slope", "intercept", "both")
 _METHODS = ("REML", "ML")
-_DF = ("satterthwaite", "residual", "z")
+_DF = ("satterthwaite", "kenward-roger", "residual", "z")
 _SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4) on theta
 
 
@@ -56,13 +58,12 @@ def _check_options(
         raise ValueError(f"cluster must be None or a column name, got {cluster!r}")
     if cluster_random not in _CLUSTER_RANDOM:
         raise ValueError(f"cluster_random must be one of {_CLUSTER_RANDOM}, got {cluster_random!r}")
-    if residual != "iid":
-        if residual in ("ar1", "heteroscedastic_by_arm"):
-            raise NotImplementedError(f"residual={residual!r} is not built yet; only 'iid' is")
-        raise ValueError(f"residual must be 'iid', got {residual!r}")
-    if df == "kenward-roger":
-        raise NotImplementedError(
-            "df='kenward-roger' is not built yet; use 'satterthwaite', 'residual' or 'z'"
+    if residual not in RESIDUALS:
+        raise ValueError(f"residual must be one of {tuple(RESIDUALS)}, got {residual!r}")
+    if df == "kenward-roger" and method == "ML":
+        raise ValueError(
+            "df='kenward-roger' needs method='REML' (as pbkrtest and lmerTest: Kenward-Roger "
+            "is defined for REML fits); use method='REML' or df='satterthwaite'"
         )
     if random not in _RANDOM:
         raise ValueError(f"random must be one of {_RANDOM}, got {random!r}")
@@ -90,15 +91,18 @@ def mixed(
     cluster: str | None = None,
     cluster_random: str = "slope",
     residual: str = "iid",
+    slope_time: str | None = None,
 ) -> MixedResult:
     r"""Fit a longitudinal linear mixed model ``value ~ time * arm (+ covariates)`` by (RE)ML.
 
     The model lme4 writes ``value ~ time * arm + (1 | participant)`` (``random="intercept"``)
     or ``value ~ time * arm + (time | participant)`` (``random="slope"``: correlated random
     intercept and slope), fitted on every observed row (valid when dropout is missing at
-    random), with fixed-effect tests as lmerTest. With ``cluster=``, the partially nested
-    model: participants treated in a therapy group share a group random effect, participants
-    without one (TAU) do not.
+    random), with fixed-effect tests as lmerTest. With a categorical time (occasions), the
+    fixed part has one mean per occasion x arm and the slopes are on the numeric time:
+    ``value ~ occasion * arm + (time | participant)``. With ``cluster=``, the partially
+    nested model: participants treated in a therapy group share a group random effect,
+    participants without one (TAU) do not.
 
     Parameters
     ----------
@@ -109,21 +113,27 @@ def mixed(
         The measure to analyse (a value of ``data["measure"]``).
     time : str, default "time"
         Column for time. Numeric (months) gives a linear time trend; categorical (e.g.
-        ``"occasion"``, ordered, baseline first) gives one effect per occasion against the first.
+        ``"occasion"``, ordered, baseline first) gives one effect per occasion against the first
+        (random and therapy-group slopes are then on the numeric ``slope_time``).
     arm : str or None, default "arm"
         Categorical arm column, reference (e.g. TAU) first. ``None`` fits ``value ~ time``.
     participant : str, default "participant"
         The grouping column of the random effects.
     random : {"intercept", "slope"}, default "intercept"
-        Random intercept, or correlated random intercept and time slope (numeric time only).
+        Random intercept, or correlated random intercept and time slope (on ``time`` when it
+        is numeric, on ``slope_time`` when it is categorical).
     covariates : sequence of str, default ()
         Extra columns added as main effects (numeric as is; text or categorical as treatment
         dummies against their first level).
     method : {"REML", "ML"}, default "REML"
         Restricted or full maximum likelihood.
-    df : {"satterthwaite", "residual", "z"}, default "satterthwaite"
-        Degrees of freedom of the t-tests: Satterthwaite as lmerTest, ``n - p``, or normal
-        (z) tests. ``"kenward-roger"`` is not built yet (raises NotImplementedError).
+    df : {"satterthwaite", "kenward-roger", "residual", "z"}, default "satterthwaite"
+        Degrees of freedom of the t-tests: Satterthwaite as lmerTest, Kenward-Roger as
+        pbkrtest (lmerTest's ``ddf = "Kenward-Roger"``; REML only: with ``method="ML"`` it
+        raises ValueError), ``n - p``, or normal (z) tests. With ``"kenward-roger"`` the
+        standard errors, t, CIs, :meth:`MixedResult.emmeans` and :meth:`MixedResult.contrast`
+        use Kenward-Roger's adjusted covariance, which is ``result.vcov`` (the unadjusted one
+        is ``result.diagnostics["vcov_unadjusted"]``).
     rater : str, optional
         The rater to analyse; required when ``outcome`` has several raters.
     level : float, default 0.95
@@ -142,10 +152,32 @@ def mixed(
         baseline, so a group acts on change, not on the baseline score;
         ``(0 + in_group:time | group)``), on the intercept (``(0 + in_group | group)``), or
         both, *correlated* (``(0 + in_group + in_group:time | group)``, one 2 x 2
-        covariance, as the participant part). "slope" and "both" need a numeric time.
-    residual : {"iid"}
-        Only independent residuals are built; "ar1" and "heteroscedastic_by_arm" raise
-        NotImplementedError.
+        covariance, as the participant part). With a categorical time the group slope is on
+        ``slope_time``: ``value ~ occasion * arm + (time | participant)
+        + (0 + in_group:time | group)``.
+    residual : {"iid", "ar1", "heteroscedastic_by_arm"}, default "iid"
+        Within-participant residuals (nlme's ``lme``; see Notes). ``"iid"``: independent,
+        one SD (lme4). ``"ar1"``: correlation ``rho^|j - k|`` between the residuals at
+        occasions ``j`` and ``k``, their positions in the ordered occasion levels (the
+        categorical time, else the ``occasion`` column, else the sorted distinct times), so a
+        missed visit keeps its gap; the spacing in months is ignored (baseline, 3, 6 and 12
+        months are lags 1, 1, 1): nlme's ``corAR1(form = ~ occasion_index | participant)``.
+        For continuous time use nlme's ``corCAR1`` (not built here).
+        ``"heteroscedastic_by_arm"``: one residual SD per arm, nlme's
+        ``varIdent(form = ~ 1 | arm)``; ``sigma`` is the reference arm's. Both work with
+        ``random="intercept"`` or ``"slope"``, numeric or categorical time, REML or ML, and
+        df ``"satterthwaite"``, ``"residual"`` or ``"z"``; not with ``cluster=`` or
+        ``df="kenward-roger"`` (NotImplementedError). ``.random`` gets ``"Residual"`` rows:
+        ``var1 = "ar1"`` with ``vcov = rho sigma^2`` (the lag-1 covariance) and
+        ``sdcor = rho``, or ``var1`` = each arm with its residual variance and SD;
+        ``.diagnostics["residual"]`` holds ``rho``, or ``sd`` and ``sd_ratio`` (to the
+        reference arm) by arm. ``effect_size(sd="model")`` then uses ``sigma``, the
+        reference arm's residual SD.
+    slope_time : str, optional
+        With a categorical ``time``: the numeric column (months since baseline) of the random
+        and therapy-group slopes; default ``"time"``, the tidy frame's. Rows where it is
+        missing are left out (reason ``"missing <column> (slope time)"``) when a slope needs
+        it. With a numeric ``time`` the slopes are on ``time`` itself (leave it None).
 
     Returns
     -------
@@ -161,8 +193,10 @@ def mixed(
     Warns
     -----
     ExcludedRowsWarning
-        When rows are left out (missing outcome, time, arm or covariate); they are listed in
-        ``result.excluded``.
+        When rows are left out for a reason other than a missing outcome (a missing time,
+        slope time, participant, arm or covariate). Every left-out row, including those with a
+        missing outcome (dropout, expected in a longitudinal trial: no warning), is listed
+        with its reason in ``result.excluded`` and counted by reason in ``.summary()``.
     SingularFitWarning
         Boundary fit (a variance at zero or a correlation at +-1).
     MixedConvergenceWarning
@@ -187,6 +221,10 @@ def mixed(
     as exactly 0, as lme4 does. Satterthwaite df follow lmerTest: the Jacobian of that covariance
     in ``(theta, sigma)`` and the covariance of ``(theta, sigma)`` from the Hessian of the
     deviance. Time is rescaled internally for the optimiser; results are in the data's units.
+    Kenward-Roger (Kenward & Roger 1997) as pbkrtest 0.5: the adjusted covariance
+    ``Phi_A = Phi + 2 Phi [sum_rs W_rs (Q_rs - P_r Phi P_s)] Phi`` and the df of each ``L beta``,
+    in pbkrtest's parametrisation (covariance entries and ``sigma^2``, so ``R_rs = 0``),
+    computed block by block (:mod:`imrstats._mixed_kr`).
 
     Partially nested model: with ``v_g ~ N(0, sigma^2 Lambda_g Lambda_g')`` the therapy-group
     effects and ``z_g = in_group (1, time)`` their columns, ``V`` is block diagonal in therapy
@@ -196,6 +234,19 @@ def mixed(
     ``k q_p + q_g`` random effects, batched by block size. With few groups the df of the arm
     effect on the slope are driven by the number of groups, not of participants.
     Validated against lme4 1.1, lmerTest 3.1 and emmeans 1.8 (``tests/reference/lme4``).
+
+    Structured residuals (``residual="ar1"`` / ``"heteroscedastic_by_arm"``): ``V_i =
+    sigma^2 (Z_i Lambda Lambda' Z_i' + R_i)`` with ``R_i = [rho^|j-k|]`` or ``delta_arm^2 I``
+    (``delta = 1`` in the reference arm); ``beta`` and ``sigma^2`` are profiled out of
+    ``log|W| + (log|X'W^-1X|) + nu [1 + log(2 pi r'W^-1r / nu)]`` (``nu = n - p`` for REML,
+    ``n`` for ML), minimised by L-BFGS-B (analytic gradient, ``rho = tanh(phi)``,
+    ``delta = exp(psi)``) from the iid fit, so the log-likelihood is never below the iid
+    one; ``cov(beta) = sigma^2 (X'V^-1X)^-1`` as nlme's ``vcov``. Information criteria count
+    the extra parameter(s); BIC uses ``log(n)`` as lme4 (nlme uses ``log(n - p)`` for REML).
+    Satterthwaite df use lmerTest's formula in ``(theta, rho or delta, sigma)``; R has no
+    Satterthwaite df for nlme fits, so that path is validated on iid models against
+    lmerTest. Fits, SEs and contrasts are validated against nlme 3.1
+    (``tests/reference/nlme``).
 
     References
     ----------
@@ -212,8 +263,14 @@ def mixed(
     Roberts C, Roberts SA (2005). Design and analysis of clinical trials with clustering
     effects due to treatment. Clinical Trials 2(2), 152-162. doi:10.1191/1740774505cn076oa
 
+    Kenward MG, Roger JH (1997). Small sample inference for fixed effects from restricted
+    maximum likelihood. Biometrics 53(3), 983-997. doi:10.2307/2533558
+
     Baldwin SA, Bauer DJ, Stice E, Rohde P (2011). Evaluating models for partially clustered
     designs. Psychological Methods 16(2), 149-165. doi:10.1037/a0023464
+
+    Pinheiro JC, Bates DM (2000). Mixed-Effects Models in S and S-PLUS. Springer, ch. 5.
+    doi:10.1007/b98882
 
     Examples
     --------
@@ -239,9 +296,42 @@ def mixed(
     >>> nested = imrstats.mixed(sim.data, "imrs", random="slope", cluster="cluster")
     >>> nested.nclusters, list(nested.random["group"])
     (6, ['participant', 'participant', 'participant', 'cluster', 'Residual'])
+
+    Kenward-Roger df and adjusted standard errors (as lmerTest's ``ddf = "Kenward-Roger"``);
+    the df of ``time:armIMR`` (Satterthwaite, then Kenward-Roger) follow the 6 groups:
+
+    >>> kr = imrstats.mixed(sim.data, "imrs", random="slope", cluster="cluster",
+    ...                     df="kenward-roger")
+    >>> round(float(nested.fixed["df"].iloc[3]), 1), round(float(kr.fixed["df"].iloc[3]), 1)
+    (16.5, 16.1)
+
+    Cell means by occasion x arm, with the random and therapy-group slopes on the months:
+
+    >>> occ = imrstats.mixed(sim.data, "imrs", time="occasion", random="slope",
+    ...                      cluster="cluster")
+    >>> occ.formula
+    'value ~ occasion * arm + (time | participant) + (0 + in_group:time | cluster)'
+    >>> occ.contrast("arm", at="occasion")["occasion"].tolist()
+    ['baseline', '6m', '12m']
+
+    AR(1) residuals over the occasions (nlme's ``corAR1``), and a residual SD per arm:
+
+    >>> ar1 = imrstats.mixed(sim.data, "imrs", random="slope", residual="ar1")
+    >>> ar1.random[["group", "var1"]].iloc[-1].tolist()
+    ['Residual', 'ar1']
+    >>> het = imrstats.mixed(sim.data, "imrs", residual="heteroscedastic_by_arm")
+    >>> sorted(het.diagnostics["residual"]["sd_ratio"])
+    ['IMR', 'TAU']
     """
     _check_options(random, method, df, level, cluster, residual, cluster_random)
     level = float(level)
+    if residual != "iid":  # AR(1) / by-arm residual SD: nlme's lme (_mixed_resid_driver.py)
+        check_resid_options(residual, cluster, df, arm)
+        return fit_structured(
+            data, outcome, time=time, arm=arm, participant=participant, random=random,
+            covariates=covariates, method=method, df=df, rater=rater, level=level,
+            residual=residual, slope_time=slope_time,
+        )  # fmt: skip
     rows, rater_used = select_outcome(data, outcome, rater)
     design = build_design(
         rows,
@@ -249,12 +339,14 @@ def mixed(
         arm=arm,
         participant=participant,
         random=random,
-        covariates=tuple(covariates),
+        covariates=covariates,
         cluster=cluster,
         cluster_random=cluster_random,
+        slope_time=slope_time,
     )
-    if len(design.excluded):
-        warnings.warn(excluded_message(design.excluded), ExcludedRowsWarning, stacklevel=2)
+    message = excluded_warning(design.excluded)
+    if message is not None:
+        warnings.warn(message, ExcludedRowsWarning, stacklevel=2)
 
     reml = method == "REML"
     q = design.Z.shape[1]
@@ -307,10 +399,17 @@ def mixed(
     se = np.sqrt(np.diag(vcov))
     stat = beta / se
 
-    satt = None
+    ddf: Any = None
+    vcov_unadjusted = None
     if df == "satterthwaite":
-        satt = satterthwaite_setup(blocks, theta, sigma, reml=reml, to_internal=to_internal)
-        dfs = satt.df(np.eye(p))
+        ddf = satterthwaite_setup(blocks, theta, sigma, reml=reml, to_internal=to_internal)
+    elif df == "kenward-roger":  # KR-adjusted covariance for SEs, t and CIs (as lmerTest)
+        ddf = kenward_roger_setup(blocks, to_internal(theta), sigma2, scales, vcov)
+        vcov_unadjusted, vcov = vcov, ddf.vcov_adjusted
+        se = np.sqrt(np.diag(vcov))
+        stat = beta / se
+    if ddf is not None:
+        dfs = ddf.df(np.eye(p))
     elif df == "residual":
         dfs = np.full(p, float(n - p))
     else:
@@ -376,11 +475,12 @@ def mixed(
     fixed_part = f"{time} * {arm}" if arm is not None else time
     if covariates:
         fixed_part += " + " + " + ".join(covariates)
-    re_part = f"({time} | {participant})" if random == "slope" else f"(1 | {participant})"
+    st = design.slope_time
+    re_part = f"({st} | {participant})" if random == "slope" else f"(1 | {participant})"
     if cluster is not None:
         # lme4: in_group = 1 when the cluster is set; group = the cluster, else the participant.
-        g_part = {"slope": f"in_group:{time}", "intercept": "in_group"}.get(
-            cluster_random, f"in_group + in_group:{time}"
+        g_part = {"slope": f"in_group:{st}", "intercept": "in_group"}.get(
+            cluster_random, f"in_group + in_group:{st}"
         )
         re_part += f" + (0 + {g_part} | {cluster})"
     diagnostics = {
@@ -392,6 +492,10 @@ def mixed(
         "n_evaluations": res.n_evaluations,
         "time_scale": s,
     }
+    if vcov_unadjusted is not None:
+        diagnostics["vcov_unadjusted"] = pd.DataFrame(
+            vcov_unadjusted, index=design.terms, columns=design.terms
+        )
     result = MixedResult(
         fixed=fixed,
         random=random_frame,
@@ -414,7 +518,7 @@ def mixed(
         formula=f"value ~ {fixed_part} + {re_part}",
         outcome=outcome,
         rater=rater_used,
-        _satterthwaite=satt,
+        _ddf=ddf,
         _design_info=design.info,
         nclusters=design.n_clusters if cluster is not None else None,
     )

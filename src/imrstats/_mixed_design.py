@@ -16,7 +16,18 @@ from imrstats._compat import STR_DTYPE, as_str
 from imrstats._errors import DataError, ProblemLog
 from imrstats._mixed_emmeans import DesignInfo
 
-__all__ = ["Design", "baseline_stats", "build_design", "excluded_message", "select_outcome"]
+__all__ = [
+    "Design",
+    "baseline_stats",
+    "build_design",
+    "excluded_message",
+    "excluded_warning",
+    "select_outcome",
+]
+
+#: ``reason`` of rows left out because the outcome is missing (dropout): reported in
+#: ``result.excluded`` and the summary, without a warning.
+MISSING_OUTCOME = "missing value"
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class Design:
     zg_terms: tuple[str, ...] = ()
     cluster_code: np.ndarray | None = None  # per row, -1 = no therapy group
     n_clusters: int = 0
+    slope_time: str | None = None  # numeric column of the random / therapy-group slopes
 
 
 def select_outcome(
@@ -101,7 +113,14 @@ def build_design(
     covariates: Sequence[str],
     cluster: str | None = None,
     cluster_random: str = "slope",
+    slope_time: str | None = None,
 ) -> Design:
+    if isinstance(covariates, str):
+        raise ValueError(
+            f"covariates must be a sequence of column names, got the string {covariates!r} "
+            f"(write covariates=({covariates!r},))"
+        )
+    covariates = tuple(covariates)
     log = ProblemLog()
     needed = [participant, time] + ([arm] if arm is not None else []) + list(covariates)
     needed += [cluster] if cluster is not None else []
@@ -109,11 +128,17 @@ def build_design(
         if col not in rows.columns:
             log.add("missing_column", f"column {col!r} is not in the data", column=col)
     log.raise_if_any("cannot fit a mixed model")
+    slope_col = _slope_column(rows, time, slope_time, random, cluster, cluster_random)
 
     # Rows left out, with the reason (outcome first, then time, arm, covariates).
     reason = pd.Series(pd.NA, index=rows.index, dtype=object)
+    extra = (
+        [(slope_col, f"missing {slope_col} (slope time)")] if slope_col not in (None, time) else []
+    )
     for col, why in (
-        [("value", "missing value"), (time, "missing time"), (participant, "missing participant")]
+        [("value", MISSING_OUTCOME), (time, "missing time")]
+        + extra
+        + [(participant, "missing participant")]
         + ([(arm, "missing arm")] if arm is not None else [])
         + [(c, f"missing covariate {c}") for c in covariates]
     ):
@@ -156,21 +181,13 @@ def build_design(
             [{"column": time, "rule": "time_not_numeric_or_categorical"}],
         )
     if categorical_time:
-        if random == "slope":
-            raise NotImplementedError(
-                f"random='slope' with a categorical time ({time!r}) is not built yet: "
-                "use a numeric time (months) for random slopes"
-            )
-        if cluster is not None and cluster_random != "intercept":
-            raise NotImplementedError(
-                f"cluster_random={cluster_random!r} with a categorical time ({time!r}) is not "
-                "built yet: use a numeric time (months), or cluster_random='intercept'"
-            )
         t_mat, t_names = _dummies(t_ser, _levels(t_ser, time), time)
         t_num = None
     else:
         t_num = t_ser.to_numpy(dtype=float)
         t_mat, t_names = t_num[:, None], [time]
+    # The numeric time of the random / therapy-group slopes (the time itself when numeric).
+    t_slope = used[slope_col].to_numpy(dtype=float) if slope_col is not None else t_num
     cols.append(t_mat)
     terms += t_names
 
@@ -237,24 +254,32 @@ def build_design(
         raise DataError("fewer observations than fixed-effect terms")
 
     scale = 1.0
-    if t_num is not None and (random == "slope" or (cluster and cluster_random != "intercept")):
-        spread = float(np.max(np.abs(t_num)))
+    if slope_col is not None:
+        assert t_slope is not None
+        spread = float(np.max(np.abs(t_slope)))
         scale = spread if spread > 0 else 1.0
     if random == "slope":
-        assert t_num is not None
-        Z = np.column_stack([np.ones(n), t_num])
-        z_terms = ["(Intercept)", time]
+        assert t_slope is not None and slope_col is not None
+        Z = np.column_stack([np.ones(n), t_slope])
+        z_terms = ["(Intercept)", slope_col]
     else:
         Z = np.ones((n, 1))
         z_terms = ["(Intercept)"]
-    nested = _cluster_design(used, codes, labels, cluster, cluster_random, time, t_num)
+    nested = _cluster_design(
+        used, codes, labels, cluster, cluster_random, slope_col or time, t_slope
+    )
+    # Categorical time with slopes: time_range holds the slope time's range (its smallest
+    # value is the baseline time of the model-implied SD of MixedResult.effect_size).
+    t_range = t_num if t_num is not None else t_slope
     info = DesignInfo(
         time=time,
         time_numeric=not categorical_time,
         time_levels=tuple(_levels(t_ser, time)) if categorical_time else (),
         time_mean=float(np.mean(t_num)) if t_num is not None else np.nan,
         time_range=(
-            (float(np.min(t_num)), float(np.max(t_num))) if t_num is not None else (np.nan, np.nan)
+            (float(np.min(t_range)), float(np.max(t_range)))
+            if t_range is not None
+            else (np.nan, np.nan)
         ),
         arm=arm,
         arm_levels=tuple(a_levels) if arm is not None else (),
@@ -263,8 +288,51 @@ def build_design(
         baseline=baseline_stats(y, t_ser if categorical_time else t_num, used, arm, a_levels),
     )
     return Design(
-        y, X, terms, Z, z_terms, codes, np.asarray(labels), excluded, scale, info, *nested
-    )
+        y, X, terms, Z, z_terms, codes, np.asarray(labels), excluded, scale, info, *nested,
+        slope_time=slope_col,
+    )  # fmt: skip
+
+
+def _slope_column(
+    rows: pd.DataFrame,
+    time: str,
+    slope_time: str | None,
+    random: str,
+    cluster: str | None,
+    cluster_random: str,
+) -> str | None:
+    """The numeric column of the random slopes, or None when the model has no slope.
+
+    Numeric time: the time itself (``slope_time`` must be None or name it). Categorical time
+    (occasions): ``slope_time``, default ``"time"`` (months), which must be numeric.
+    """
+    needs = random == "slope" or (cluster is not None and cluster_random != "intercept")
+    categorical = isinstance(rows[time].dtype, pd.CategoricalDtype)
+    if slope_time is not None and not isinstance(slope_time, str):
+        raise ValueError(f"slope_time must be None or a column name, got {slope_time!r}")
+    if not categorical:
+        if slope_time is not None and slope_time != time:
+            raise ValueError(
+                f"slope_time={slope_time!r} is for a categorical time; with a numeric time "
+                f"({time!r}) the slopes are on {time!r}: use slope_time=None"
+            )
+        return time if needs else None
+    if not needs:
+        return None
+    col = "time" if slope_time is None else slope_time
+    if col not in rows.columns:
+        raise DataError(
+            f"a categorical time ({time!r}) with random or therapy-group slopes needs a "
+            f"numeric time column for the slopes: {col!r} is not in the data (set slope_time=)",
+            [{"column": col, "rule": "missing_column"}],
+        )
+    ser = rows[col]
+    if isinstance(ser.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(ser.dtype):
+        raise DataError(
+            f"slope_time column {col!r} must be numeric (months since baseline), got {ser.dtype}",
+            [{"column": col, "value": str(ser.dtype), "rule": "slope_time_not_numeric"}],
+        )
+    return col
 
 
 def _cluster_design(
@@ -309,9 +377,22 @@ def _cluster_design(
     return Zg, names, c_code, len(c_labels)
 
 
-def excluded_message(excluded: pd.DataFrame) -> str:
+def excluded_warning(excluded: pd.DataFrame) -> str | None:
+    """The ExcludedRowsWarning message, or None when only missing outcomes were left out.
+
+    A missing outcome (dropout) is expected in every longitudinal trial and is reported in
+    ``result.excluded`` and ``.summary()``; a row lost for another reason (a missing
+    covariate, time or arm) may be a data problem, so it warns.
+    """
+    other = excluded[excluded["reason"] != MISSING_OUTCOME]
+    if other.empty:
+        return None
+    return excluded_message(other, n_missing_outcome=len(excluded) - len(other))
+
+
+def excluded_message(excluded: pd.DataFrame, n_missing_outcome: int = 0) -> str:
     n = len(excluded)
-    what = excluded["reason"].value_counts()
+    what = excluded["reason"].value_counts(sort=False)
     why = ", ".join(f"{k}: {v}" for k, v in what.items())
     shown = excluded.head(5)
     where = "; ".join(
@@ -319,9 +400,12 @@ def excluded_message(excluded: pd.DataFrame) -> str:
         for p, o, t in zip(shown["participant"], shown["occasion"], shown["time"], strict=True)
     )
     more = f" and {n - len(shown)} more" if n > len(shown) else ""
+    k = n_missing_outcome
+    also = f"; besides, {k} row{'s' if k != 1 else ''} with a missing outcome value" if k else ""
     return (
         f"{n} row{'s' if n != 1 else ''} excluded from the mixed model ({why}): "
-        f"{where}{more}; see result.excluded. The fit uses all observed rows (valid under MAR)."
+        f"{where}{more}{also}; see result.excluded. The fit uses all observed rows "
+        "(valid under MAR)."
     )
 
 

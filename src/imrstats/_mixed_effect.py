@@ -206,8 +206,9 @@ def _model_sd(res: MixedResult) -> float:
     r = res.random
     part = r[(r["group"] == r["group"].iloc[0]) & r["var2"].isna()]
     terms = list(part["var1"])
-    t0 = info.time_range[0] if info.time_numeric else 0.0
-    z = {"(Intercept)": 1.0, info.time: t0}
+    # Baseline time: the first time used (with a categorical time, of the slope time).
+    t0 = info.time_range[0] if np.isfinite(info.time_range[0]) else 0.0
+    z = {term: (1.0 if term == "(Intercept)" else t0) for term in terms}
     var = 0.0
     for rec in r[r["group"] == r["group"].iloc[0]].itertuples(index=False):
         if rec.var1 not in terms:

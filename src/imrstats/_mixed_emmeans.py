@@ -5,7 +5,8 @@ numeric time or an occasion level); numeric covariates sit at their mean over th
 in the fit and categorical covariates are averaged over their levels with equal weights
 (emmeans' defaults). Contrasts are the differences of each arm from the reference arm at each
 time (emmeans' ``"trt.vs.ctrl"``). Each row gets its own Satterthwaite df, computed as lmerTest
-does for any ``L beta``.
+does for any ``L beta`` (with ``df="kenward-roger"``: Kenward-Roger df and adjusted
+covariance, as emmeans' ``lmer.df = "kenward-roger"``).
 
 References
 ----------
@@ -45,7 +46,9 @@ class DesignInfo:
     time_numeric: bool
     time_levels: tuple[Any, ...]  # used levels, reference first (categorical time)
     time_mean: float  # mean time over the rows used (numeric time)
-    time_range: tuple[float, float]  # smallest and largest time used (numeric time)
+    # smallest and largest time used (numeric time; with a categorical time and slopes, of the
+    # numeric slope time, else NaN)
+    time_range: tuple[float, float]
     arm: str | None
     arm_levels: tuple[Any, ...]
     covariates: tuple[
@@ -102,8 +105,8 @@ def _inference(
     vcov = res.vcov.to_numpy()
     est = L @ beta
     se = np.sqrt(np.einsum("ca,ab,cb->c", L, vcov, L))
-    if res.df_method == "satterthwaite":
-        df = res._satterthwaite.df(L)
+    if res._ddf is not None:  # Satterthwaite or Kenward-Roger df of each row of L
+        df = res._ddf.df(L)
     elif res.df_method == "residual":
         df = np.full(est.size, float(res.nobs - res.fixed.shape[0]))
     else:

@@ -43,7 +43,9 @@ class SingularFitWarning(ImrstatsWarning):
 
 
 class ExcludedRowsWarning(ImrstatsWarning):
-    """Rows were left out of the fit (missing outcome, time or covariate)."""
+    """Rows were left out of the fit for a reason other than a missing outcome (a missing time,
+    slope time, arm or covariate). Missing outcomes (dropout) do not warn; every left-out row
+    is in ``result.excluded`` and counted in ``.summary()``."""
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -65,13 +67,19 @@ class MixedResult:
         Variance components as lme4's ``as.data.frame(VarCorr(fit))``: ``group``
         (the participant column, the cluster column, or ``"Residual"``), ``var1``, ``var2`` (the random-effect
         terms; ``var2`` is set on covariance rows), ``vcov`` (variance or covariance) and
-        ``sdcor`` (standard deviation or correlation).
+        ``sdcor`` (standard deviation or correlation). With ``residual="ar1"`` a
+        ``"Residual"`` row with ``var1 = "ar1"`` (``vcov = rho sigma^2``, ``sdcor = rho``);
+        with ``"heteroscedastic_by_arm"`` one ``"Residual"`` row per arm (``var1`` = the arm).
     vcov : pandas.DataFrame
         Covariance matrix of the fixed effects, ``sigma^2 (X'V^-1 X)^-1`` at the estimate
-        (as lme4's ``vcov``), rows and columns named by term.
+        (as lme4's ``vcov``), rows and columns named by term. With
+        ``df_method == "kenward-roger"`` it is Kenward-Roger's adjusted covariance (pbkrtest's
+        ``vcovAdj``), which ``.fixed``, :meth:`emmeans` and :meth:`contrast` then use; the
+        unadjusted one is ``diagnostics["vcov_unadjusted"]``.
     loglik, aic, bic, deviance : float
         Log-likelihood (the REML log-likelihood for REML fits, as lme4), information criteria
-        with ``p + n_theta + 1`` parameters, and -2 log-likelihood (the REML criterion for REML).
+        with ``p + n_theta + 1`` parameters (plus rho or the SD ratios of ``residual=``), and
+        -2 log-likelihood (the REML criterion for REML).
     nobs, ngroups : int
         Rows used and participants with at least one used row.
     nclusters : int or None
@@ -80,7 +88,7 @@ class MixedResult:
     method : str
         ``"REML"`` or ``"ML"``.
     df_method : str
-        ``"satterthwaite"``, ``"residual"`` or ``"z"``.
+        ``"satterthwaite"``, ``"kenward-roger"``, ``"residual"`` or ``"z"``.
     level : float
         Confidence level of ``ci_low``/``ci_high``.
     converged : bool
@@ -100,9 +108,11 @@ class MixedResult:
         ``at_bound`` (which diagonal elements of ``theta`` are exactly 0),
         ``optimizer_message`` and ``optimizer_success`` (scipy's L-BFGS-B, before the Newton
         polish), ``n_evaluations`` (of the criterion), ``time_scale`` (time is divided by it
-        internally).
+        internally). With ``residual="ar1"`` / ``"heteroscedastic_by_arm"`` also
+        ``residual`` (``structure``, ``rho`` or ``sd`` and ``sd_ratio`` by arm, ``text``),
+        ``n_residual_parameters`` and ``iid_deviance`` (the criterion of the iid start).
     formula : str
-        The model in lme4 notation.
+        The model in lme4 notation (with ``residual=``, plus nlme's ``corAR1`` / ``varIdent``).
     outcome, rater : str
         The measure analysed and its rater (None when the data has no rater column).
 
@@ -144,7 +154,7 @@ class MixedResult:
     formula: str
     outcome: str
     rater: str | None
-    _satterthwaite: Any = field(default=None)
+    _ddf: Any = field(default=None)  # .df(L): Satterthwaite or Kenward-Roger df of L beta
     _design_info: Any = field(default=None)
     nclusters: int | None = field(default=None)
 
@@ -208,7 +218,8 @@ class MixedResult:
         -------
         pandas.DataFrame
             ``term`` (``"IMR - TAU"``), the time column, ``estimate``, ``std_error``, ``df``
-            (Satterthwaite per contrast when the fit uses it), ``statistic`` (t),
+            (per contrast: Satterthwaite or Kenward-Roger as the fit, whose ``vcov`` gives
+            the SE), ``statistic`` (t),
             ``p_value``, ``ci_low``, ``ci_high``; ``.attrs`` holds ``level`` and ``adjust``.
         """
         from imrstats._mixed_emmeans import contrast
@@ -243,8 +254,9 @@ class MixedResult:
             compared (the fit keeps these per-arm counts and variances). ``"model"``: the model-implied SD at baseline time
             ``t0``, ``sqrt(z0' G z0 + sigma^2)`` with ``z0 = (1, t0)`` and ``G`` the
             participant random-effect covariance (``sqrt(var(intercept) + sigma^2)`` when
-            ``t0 = 0`` or with a random intercept only; not for partially nested fits).
-            A positive number is used as given (e.g. a published baseline SD).
+            ``t0 = 0`` or with a random intercept only; not for partially nested fits). With
+            ``residual="heteroscedastic_by_arm"``, ``sigma`` is the reference arm's residual
+            SD (nlme's ``sigma``); pass a number to standardise otherwise. A positive number is used as given (e.g. a published baseline SD).
         level : float, optional
             Confidence level; default the fit's ``level``.
         data : pandas.DataFrame, optional
@@ -350,11 +362,20 @@ class MixedResult:
         difference in parameter counts as df. A variance tested on its boundary (random slope
         vs none) makes this p-value conservative (the null distribution is a chi-square
         mixture; Self & Liang 1987, doi:10.1080/01621459.1987.10478472); lme4 reports the
-        same naive p-value.
+        same naive p-value. An iid fit is nested in a ``residual="ar1"`` (rho = 0) or
+        ``"heteroscedastic_by_arm"`` (equal SDs) fit of the same fixed effects, as nlme's
+        ``anova``; AR(1) and by-arm fits are not nested in each other.
         """
         if not isinstance(other, MixedResult):
             raise TypeError("lrt() compares two MixedResult objects")
-        small, big = sorted((self, other), key=lambda r: r.fixed.shape[0] + r.theta.size)
+
+        def n_res(r: MixedResult) -> int:  # residual-structure parameters (AR(1) rho, SD ratios)
+            return int(r.diagnostics.get("n_residual_parameters", 0))
+
+        def res_kind(r: MixedResult) -> str:
+            return str(r.diagnostics.get("residual", {}).get("structure", "iid"))
+
+        small, big = sorted((self, other), key=lambda r: r.fixed.shape[0] + r.theta.size + n_res(r))
         same_data = (
             small.nobs == big.nobs
             and small.ngroups == big.ngroups
@@ -371,9 +392,13 @@ class MixedResult:
                 "REML likelihoods of models with different fixed effects are not comparable: "
                 "fit both with method='ML'"
             )
-        if not set(small_terms) <= set(big_terms) or small.theta.size > big.theta.size:
+        if (
+            not set(small_terms) <= set(big_terms)
+            or small.theta.size > big.theta.size
+            or res_kind(small) not in ("iid", res_kind(big))
+        ):
             raise ValueError("the models are not nested")
-        npar = [r.fixed.shape[0] + r.theta.size + 1 for r in (small, big)]
+        npar = [r.fixed.shape[0] + r.theta.size + n_res(r) + 1 for r in (small, big)]
         if npar[0] == npar[1]:
             raise ValueError("the models have the same number of parameters")
         stat = max(0.0, 2.0 * (big.loglik - small.loglik))
@@ -416,7 +441,9 @@ class MixedResult:
         if self.nclusters is not None:
             line += f" ({self.nclusters} therapy groups)"
         if len(self.excluded):
-            line += f"; {len(self.excluded)} rows excluded (see .excluded)"
+            why = self.excluded["reason"].value_counts(sort=False)  # e.g. missing value: 95
+            why_text = ", ".join(f"{k}: {v}" for k, v in why.items())
+            line += f"; {len(self.excluded)} rows excluded ({why_text}; see .excluded)"
         return line
 
     def _random_lines(self) -> list[str]:
@@ -500,6 +527,11 @@ class MixedResult:
             "",
             "Random effects:",
             *("  " + s for s in self._random_lines()),
+            *(  # residual=: "ar1" or "heteroscedastic_by_arm" (see _mixed_resid_driver.py)
+                [f"  Residual structure: {self.diagnostics['residual']['text']}"]
+                if "residual" in self.diagnostics
+                else []
+            ),
             "",
             f"Fixed effects ({self.df_method} df; {100 * self.level:g} % CI):",
             *("  " + s for s in self._fixed_lines()),

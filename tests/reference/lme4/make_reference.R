@@ -26,6 +26,9 @@
 #   at the end of this script.
 #   effect_size.csv (MixedResult.effect_size: Feingold d_GMA), written by
 #   make_reference_effect.R, sourced after it.
+#   occasion_*.csv (categorical occasion with random and therapy-group slopes on the numeric
+#   time), written by make_reference_occasion.R, sourced after it.
+#   kr_*.csv (df = "kenward-roger": pbkrtest), written by make_reference_kr.R, sourced last.
 suppressPackageStartupMessages({
   library(lme4)
   library(lmerTest)
@@ -202,6 +205,12 @@ source("make_reference_nested.R", local = new.env())
 
 # Standardised effect sizes (Feingold d_GMA): effect_size.csv, see that script.
 source("make_reference_effect.R", local = new.env())
+
+# Categorical occasion with random / therapy-group slopes on the numeric time: occasion_*.csv.
+source("make_reference_occasion.R", local = new.env())
+
+# Kenward-Roger df and adjusted covariance (pbkrtest): kr_*.csv, see that script.
+source("make_reference_kr.R", local = new.env())
 
 writeLines(c(
   R.version.string,
