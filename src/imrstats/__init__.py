@@ -7,7 +7,7 @@ Importing imrstats never imports ``matplotlib.pyplot``.
 
 from __future__ import annotations
 
-from imrstats import datasets, meta
+from imrstats import datasets, meta, plot, review
 from imrstats._bundled import load_synthetic
 from imrstats._controlled import ControlledResult, controlled
 from imrstats._describe import describe
@@ -24,6 +24,7 @@ from imrstats._mixed_result import (
 )
 from imrstats._prepost import PrePostResult, prepost
 from imrstats._prepost_stats import prepost_effect_sizes
+from imrstats._replicate import Replication, replicate
 from imrstats._schema import validate_tidy
 from imrstats._simulate import SimulatedTrial, simulate_trial
 
@@ -40,6 +41,7 @@ __all__ = [
     "MixedConvergenceWarning",
     "MixedResult",
     "PrePostResult",
+    "Replication",
     "SimulatedTrial",
     "SingularFitWarning",
     "__version__",
@@ -50,9 +52,12 @@ __all__ = [
     "load_synthetic",
     "meta",
     "mixed",
+    "plot",
     "prepost",
     "prepost_effect_sizes",
     "read_trial",
+    "replicate",
+    "review",
     "score_fidelity",
     "score_imrs",
     "simulate_trial",

@@ -1,0 +1,218 @@
+"""Figures of ``imrstats report``: trajectories with model lines, effect sizes, model means.
+
+Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot, no GUI backend) and
+saved as PNG and SVG with fixed metadata, so repeated runs write the same files. When the
+``imrstats.plot`` package provides ``trajectories`` / ``forest`` they are used; otherwise the
+drawing here (and :meth:`imrstats.MixedResult.plot`) is the fallback.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from imrstats._report import Analysis, ReportRun
+
+__all__ = ["effect_rows", "make_figures"]
+
+#: matplotlib's default cycle (C0, C1, ...), as MixedResult.plot uses: one colour per arm.
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+_OUTCOME_GREYS = ("#222222", "#6b6b6b", "#444444", "#8c8c8c")
+
+
+def _plot_function(name: str, needs: tuple[str, ...]) -> Any:
+    """``imrstats.plot.<name>`` if it exists and takes the keyword arguments ``needs``."""
+    try:
+        from imrstats import plot as plot_pkg  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    func = getattr(plot_pkg, name, None)
+    if func is None:
+        return None
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return None
+    return func if all(n in params for n in needs) else None
+
+
+def _arm_colours(levels: list[Any]) -> dict[Any, str]:
+    """One colour per arm, reference first: ``imrstats.plot.arm_colours`` when present."""
+    helper = _plot_function("arm_colours", ())
+    if helper is not None:
+        return dict(helper(levels))
+    return {lev: _COLOURS[i % len(_COLOURS)] for i, lev in enumerate(levels)}
+
+
+def _new_figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _trajectory_panel(ax: Any, run: ReportRun, an: Analysis) -> None:
+    """Observed means with 95% CIs at each occasion and the model's lines per arm."""
+    helper = _plot_function("trajectories", ("fit", "ax", "rater"))
+    if helper is not None:
+        try:
+            helper(run.tidy, an.measure, fit=an.fit, rater=an.rater, ax=ax)
+        except (ValueError, TypeError, KeyError) as err:  # fall back, and say so
+            ax.cla()
+            run.notes.append(f"imrstats.plot.trajectories failed for {an.label} ({err}); "
+                             "the report drew its own trajectories")  # fmt: skip
+        else:
+            ax.set_title(an.label)
+            return
+    table = run.summary
+    rows = table[table["measure"].eq(an.measure)]
+    if an.rater is not None:
+        rows = rows[rows["rater"].eq(an.rater)]
+    times = (
+        run.tidy.groupby("occasion", observed=True)["time"].first()
+        if run.time_column == "time"
+        else None
+    )
+    arms = [a for a in run.tidy["arm"].cat.categories if a in set(rows["arm"])]
+    palette = _arm_colours(arms)
+    for j, arm in enumerate(arms):
+        colour = palette[arm]
+        sub = rows[rows["arm"].eq(arm)]
+        if times is not None:
+            x = np.array([times.get(o, np.nan) for o in sub["occasion"]], float)
+            x = x + 0.12 * (j - (len(arms) - 1) / 2)
+        else:
+            x = np.arange(len(sub), dtype=float) + 0.08 * (j - (len(arms) - 1) / 2)
+        est = sub["mean"].to_numpy(float)
+        err = np.vstack([est - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - est])
+        ax.errorbar(x, est, yerr=err, fmt="o", color=colour, capsize=3, markersize=5,
+                    label=f"{arm}: observed mean (95% CI)")  # fmt: skip
+        if an.fit is not None and times is not None:
+            grid = np.linspace(float(np.nanmin(times)), float(np.nanmax(times)), 41)
+            emm = an.fit.emmeans({"time": list(grid)})
+            line = emm[emm["arm"].astype(str).eq(str(arm))]
+            ax.plot(line["time"], line["estimate"], color=colour, linewidth=2,
+                    label=f"{arm}: mixed model")  # fmt: skip
+    if times is not None:
+        ax.set_xticks([float(t) for t in times.to_numpy()])
+        ax.set_xticklabels([f"{o}\n({t:g})" for o, t in times.items()])
+        ax.set_xlabel("occasion (months)")
+    else:
+        ax.set_xticks(np.arange(len(run.tidy["occasion"].cat.categories)))
+        ax.set_xticklabels([str(o) for o in run.tidy["occasion"].cat.categories])
+        ax.set_xlabel("occasion")
+    ax.set_ylabel(f"{an.measure} (mean)")
+    ax.set_title(an.label)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def effect_rows(run: ReportRun) -> pd.DataFrame:
+    """The standardised IMR - TAU effects with a CI: d_GMA (mixed), d_ppc2 and SMCR difference."""
+    rows = []
+    for an in run.analyses:
+        if an.effect is not None:
+            fr = an.effect.to_frame()
+            rec = fr.iloc[-1]
+            rows.append({"outcome": an.label, "method": f"{rec['method']} (mixed model)",
+                         "estimate": rec["estimate"], "ci_low": rec["ci_low"],
+                         "ci_high": rec["ci_high"]})  # fmt: skip
+        if an.controlled is not None:
+            fr = an.controlled.to_frame()
+            for term, name in (("d_ppc2", "Morris d_ppc2"), ("smcr_difference", "SMCR difference")):
+                sel = fr[fr["term"].eq(term)]
+                if len(sel):
+                    rec = sel.iloc[0]
+                    rows.append({"outcome": an.label, "method": f"{name} ({run.pre}-{run.post})",
+                                 "estimate": rec["estimate"], "ci_low": rec["ci_low"],
+                                 "ci_high": rec["ci_high"]})  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["outcome", "method", "estimate", "ci_low", "ci_high"])
+    ok = frame[["estimate", "ci_low", "ci_high"]].notna().all(axis=1)
+    return frame[ok].reset_index(drop=True)
+
+
+def _effect_forest(ax: Any, rows: pd.DataFrame) -> None:
+    n = len(rows)
+    outcomes = list(dict.fromkeys(rows["outcome"]))
+    for i, rec in enumerate(rows.itertuples(index=False)):
+        y = n - i
+        # Greys and markers by outcome: the arm colours of the other figures would mislead here.
+        k = outcomes.index(rec.outcome)
+        colour = _OUTCOME_GREYS[k % len(_OUTCOME_GREYS)]
+        ax.plot([rec.ci_low, rec.ci_high], [y, y], color=colour, linewidth=1.8)
+        ax.plot([rec.estimate], [y], marker="sDo^v"[k % 5], color=colour, markersize=7)
+        if i and rec.outcome != rows["outcome"].iloc[i - 1]:
+            ax.axhline(y + 0.5, color="0.85", linewidth=0.8)
+        ax.text(1.01, y, f"{rec.estimate:.2f} [{rec.ci_low:.2f}, {rec.ci_high:.2f}]",
+                transform=ax.get_yaxis_transform(), va="center", fontsize=8.5)  # fmt: skip
+    ax.axvline(0, color="0.3", linestyle=":", linewidth=1)
+    ax.set_yticks(np.arange(n, 0, -1))
+    ax.set_yticklabels([f"{r.outcome}: {r.method}" for r in rows.itertuples(index=False)],
+                       fontsize=8.5)  # fmt: skip
+    ax.set_ylim(0.4, n + 0.6)
+    ax.set_xlabel("standardised IMR - TAU difference (d, 95% CI)")
+    ax.set_title("Effect sizes (not pooled: one trial, several estimators)", fontsize=10)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _same_scale(analyses: list[Analysis]) -> bool:
+    """Share the y axis when every panel shows the same measure (e.g. client and clinician IMRS)."""
+    return len({an.measure for an in analyses}) == 1
+
+
+def _save(fig: Any, folder: Path, name: str, caption: str) -> dict[str, Any]:
+    png, svg = folder / f"{name}.png", folder / f"{name}.svg"
+    fig.savefig(png, format="png", dpi=110, metadata={"Software": None})
+    fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return {"png": png, "svg": svg, "caption": caption}
+
+
+def make_figures(run: ReportRun, folder: Path) -> dict[str, dict[str, Any]]:
+    """Draw and save the report's figures; returns ``name -> {png, svg, caption}``."""
+    import matplotlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, dict[str, Any]] = {}
+    with matplotlib.rc_context({"svg.hashsalt": "imrstats", "font.size": 10}):
+        panels = list(run.analyses)
+        if panels:
+            fig = _new_figure(5.2 * len(panels), 4.4)
+            axes = fig.subplots(1, len(panels), squeeze=False, sharey=_same_scale(panels))[0]
+            for ax, an in zip(axes, panels, strict=True):
+                _trajectory_panel(ax, run, an)
+            figures["trajectories"] = _save(
+                fig, folder, "trajectories",
+                "Observed means (95% CI) by arm and occasion, with the mixed model's "
+                "model-implied lines.",
+            )  # fmt: skip
+        rows = effect_rows(run)
+        if len(rows):
+            fig = _new_figure(8.5, 0.45 * len(rows) + 1.6)
+            _effect_forest(fig.subplots(), rows)
+            figures["effect_sizes"] = _save(
+                fig, folder, "effect_sizes",
+                "Standardised IMR - TAU effects with 95% CIs. d_GMA is from the mixed model "
+                "over the whole follow-up; d_ppc2 and the SMCR difference use completers only.",
+            )  # fmt: skip
+        fitted = [an for an in run.analyses if an.fit is not None]
+        if fitted:
+            fig = _new_figure(5.2 * len(fitted), 4.2)
+            axes = fig.subplots(1, len(fitted), squeeze=False, sharey=_same_scale(fitted))[0]
+            palette = _arm_colours(list(run.tidy["arm"].cat.categories))
+            for ax, an in zip(axes, fitted, strict=True):
+                ax.set_prop_cycle(color=list(palette.values()))
+                an.fit.plot(ax=ax)
+                ax.set_title(an.label)
+                if run.time_column == "time":
+                    ax.set_xlabel("months since baseline")
+                ax.grid(True, axis="y", alpha=0.3)
+            figures["model_means"] = _save(
+                fig, folder, "model_means",
+                "Model-implied means by arm (95% pointwise CI) from the mixed model.",
+            )  # fmt: skip
+    return figures
