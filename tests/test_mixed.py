@@ -553,8 +553,12 @@ def test_plot_numeric_time(slope_fit):
     assert x[0] == 0.0 and x[-1] == 12.0
     emm = slope_fit.emmeans({"time": [12.0]})
     assert ax.lines[1].get_ydata()[-1] == pytest.approx(emm["estimate"].iloc[1])
-    assert ax.get_xlabel() == "time"
-    assert "95 % CI" in ax.get_ylabel()
+    assert ax.get_xlabel() == "Months since baseline"
+    assert ax.get_ylabel() == "IMRS (client): model-implied mean (95 % CI)"
+    from imrstats.plot import arm_colours
+
+    palette = arm_colours(["TAU", "IMR"])  # the same arm colours as every other figure
+    assert [line.get_color() for line in ax.lines] == [palette["TAU"], palette["IMR"]]
 
 
 def test_plot_occasion_and_import_is_lazy():

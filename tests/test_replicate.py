@@ -170,7 +170,10 @@ def test_plot(rep, which):
     n_rows = len(rep.forest_rows(which))
     assert sum("(CI not reported)" in t for t in texts) == (3 if which == "clinician" else 2)
     assert sum(t == "not reported (NS)" for t in texts) == (2 if which == "client" else 0)
-    assert sum(1 for t in texts if re.match(r"^[a-z]+\d{4} \(", t)) == n_rows
+    # one author-year label per row ("Levitt et al. 2009 (d = 0.39)")
+    labels = [t for t in texts if re.match(r"^\D+ \d{4} \((d|η²) = |^\D+ \d{4} \(NS\)", t)]
+    assert len(labels) == n_rows
+    assert any(t.startswith("Levitt et al. 2009 (") for t in labels)
     assert "no pooled estimate" in ax.get_title()
 
 

@@ -74,6 +74,22 @@ def cell_text(value: Any, digits: int = 3, missing: str = "not reported") -> tup
     return str(value), False
 
 
+def _is_p_column(name: Any) -> bool:
+    text = str(name).lower()
+    return text in ("p", "p_value", "pval", "q_p", "qm_p") or text.endswith((" p", "_p"))
+
+
+def p_text(value: float) -> str:
+    """A p value as a table shows it: ``"< 0.001"`` or three decimals (APA style).
+
+    Examples
+    --------
+    >>> p_text(2.2e-05), p_text(0.0123), p_text(0.5)
+    ('< 0.001', '0.012', '0.500')
+    """
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def table_html(
     frame: pd.DataFrame,
     *,
@@ -85,7 +101,9 @@ def table_html(
     """Render ``frame`` as an escaped ``<table class="imr-table">`` (index not shown).
 
     ``digits`` is one number of decimals or a mapping column -> decimals (default 3 for the
-    others). ``max_rows`` cuts long tables and says how many rows were left out.
+    others); p-value columns (``p``, ``p_value``, names ending in `` p`` or ``_p``) print as
+    ``< 0.001`` or three decimals. ``max_rows`` cuts long tables and says how many rows were
+    left out.
 
     Examples
     --------
@@ -104,6 +122,8 @@ def table_html(
         for col, value in zip(shown.columns, row, strict=True):
             nd = digits.get(col, 3) if isinstance(digits, dict) else digits
             text, numeric = cell_text(value, nd, missing)
+            if numeric and _is_p_column(col) and math.isfinite(float(value)):
+                text = p_text(float(value))
             cls = "num" if numeric else ("missing" if text == missing else "")
             attr = f' class="{cls}"' if cls else ""
             cells.append(f"<td{attr}>{html.escape(text)}</td>")

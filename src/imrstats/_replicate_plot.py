@@ -27,7 +27,8 @@ def forest(rep: Any, which: str, ax: Any = None) -> Any:
     right = max([*finite, 0.5]) + 0.6
     for i, rec in enumerate(rows.itertuples(index=False)):
         y = y_of[i]
-        label = f"{rec.study_id} ({rec.reported})"
+        year = "".join(ch for ch in str(rec.study_id) if ch.isdigit())
+        label = f"{rec.study} {year} ({rec.reported})"
         if math.isnan(rec.d):
             ax.text(0.02, y, "not reported (NS)", va="center", ha="left", fontsize=9,
                     color="0.4", style="italic")  # fmt: skip

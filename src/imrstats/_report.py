@@ -58,6 +58,14 @@ class Analysis:
         return self.measure if self.rater is None else f"{self.measure} ({self.rater})"
 
     @property
+    def title(self) -> str:
+        """The label as figures show it: the measure's display name (IMRS) and the rater."""
+        from imrstats.plot._trajectories import MEASURE_LABELS
+
+        name = MEASURE_LABELS.get(self.measure.lower(), self.measure)
+        return name if self.rater is None else f"{name} ({self.rater})"
+
+    @property
     def slug(self) -> str:
         text = self.label.replace(" (", "_").replace(")", "")
         return "".join(c if c.isalnum() or c in "_-" else "_" for c in text)

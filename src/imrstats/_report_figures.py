@@ -66,7 +66,7 @@ def _trajectory_panel(ax: Any, run: ReportRun, an: Analysis) -> None:
             run.notes.append(f"imrstats.plot.trajectories failed for {an.label} ({err}); "
                              "the report drew its own trajectories")  # fmt: skip
         else:
-            ax.set_title(an.label)
+            ax.set_title(an.title)
             return
     table = run.summary
     rows = table[table["measure"].eq(an.measure)]
@@ -106,7 +106,7 @@ def _trajectory_panel(ax: Any, run: ReportRun, an: Analysis) -> None:
         ax.set_xticklabels([str(o) for o in run.tidy["occasion"].cat.categories])
         ax.set_xlabel("occasion")
     ax.set_ylabel(f"{an.measure} (mean)")
-    ax.set_title(an.label)
+    ax.set_title(an.title)
     ax.legend(fontsize=8, loc="best")
     ax.grid(True, axis="y", alpha=0.3)
 
@@ -207,9 +207,7 @@ def make_figures(run: ReportRun, folder: Path) -> dict[str, dict[str, Any]]:
             for ax, an in zip(axes, fitted, strict=True):
                 ax.set_prop_cycle(color=list(palette.values()))
                 an.fit.plot(ax=ax)
-                ax.set_title(an.label)
-                if run.time_column == "time":
-                    ax.set_xlabel("months since baseline")
+                ax.set_title(an.title)
                 ax.grid(True, axis="y", alpha=0.3)
             figures["model_means"] = _save(
                 fig, folder, "model_means",

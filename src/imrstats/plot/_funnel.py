@@ -14,7 +14,9 @@ from imrstats.plot._style import FONT_SIZE, SMALL_FONT_SIZE
 __all__ = ["funnel"]
 
 #: Fill of the significance bands, least to most significant.
-SHADES = ("#e6e6e6", "#c8c8c8", "#a6a6a6", "#858585", "#636363")
+# Lighter the more significant (as metafor's contour-enhanced funnel: the p > .10 region white,
+# the first band darkest); the outermost region stays light so the points remain visible.
+SHADES = ("#9e9e9e", "#c2c2c2", "#e3e3e3", "#f0f0f0", "#f7f7f7")
 
 
 def _band_label(upper: float, lower: float | None) -> str:
