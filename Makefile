@@ -7,7 +7,7 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 STAMP_BENCH := $(VENV)/.installed-bench
 
-.PHONY: demo test test-oldest data bench reference lint clean
+.PHONY: demo test test-oldest docs data bench reference lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP_RUN): pyproject.toml | $(PY)
 	touch $@
 
 $(STAMP_TEST): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -e ".[test,docs]"
 	touch $@ $(STAMP_RUN)
 
 $(STAMP_BENCH): pyproject.toml | $(PY)
@@ -29,7 +29,8 @@ $(STAMP_BENCH): pyproject.toml | $(PY)
 demo: $(STAMP_RUN)
 	$(PY) -m imrstats report --out out
 
-## test: the whole test suite (no R needed), then every notebook in notebooks/ executed top to bottom
+## test: the whole test suite (no R needed), every notebook in notebooks/ executed top to bottom,
+## then the documentation (Sphinx, warnings are errors)
 # The notebooks run in a separate Jupyter kernel, which pytest's filterwarnings does not reach:
 # PYTHONWARNINGS=error makes any warning a notebook does not handle itself fail the run there too
 # (PendingDeprecationWarning is left out: ipykernel raises one in its own shutdown handler).
@@ -38,6 +39,12 @@ test: $(STAMP_TEST)
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no tests (exit 5)" >&2; exit 1; fi; exit $$rc
 	PYTHONWARNINGS=$(NB_WARNINGS) $(PY) -m pytest --nbmake --nbmake-timeout=60 notebooks; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest ran no notebooks (exit 5)" >&2; exit 1; fi; exit $$rc
+	$(MAKE) docs
+
+## docs: the Sphinx site (tutorials = the notebooks, executed; API reference; validation) -> docs/_build/html
+docs: $(STAMP_TEST)
+	rm -rf docs/_build docs/api/generated docs/jupyter_execute
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 ## test-oldest: the test suite again on the oldest supported pandas (2.2), in .venv-oldest
 OLD := .venv-oldest/bin/python
@@ -63,4 +70,4 @@ lint: $(STAMP_TEST)
 	$(PY) -m ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .venv-oldest out .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest out .pytest_cache .ruff_cache docs/_build docs/api/generated docs/jupyter_execute
