@@ -1,6 +1,6 @@
 """Meta-analysis to metafor's standard: effect sizes and pooling.
 
-* :func:`effect_sizes` -- metafor ``escalc`` measures (SMD, MD, SMCR, SMCC, ROM, OR, RR, RD,
+* :func:`effect_sizes` -- metafor ``escalc`` measures (SMD, MD, SMCR, SMCC, SMCRH, ROM, OR, RR, RD,
   COR, ZCOR) with metafor's input names;
 * conversions from reported statistics (t, F, p, CI, eta^2, log OR <-> d, median/IQR/range);
 * :func:`pool` -- fixed/random/mixed-effects models with 13 tau^2 estimators, z / t /
@@ -9,6 +9,10 @@
 * :class:`MetaResult` -- the result, with diagnostics: ``leave_one_out()``, ``influence()``,
   ``cumulative()``, ``egger()``, ``begg()``, ``trimfill()``, ``pet_peese()``, ``robust()`` (each returns
   a result object).
+* ``MetaResult.selection_model()`` -- step-function selection model (metafor ``selmodel``);
+  ``MetaResult.permutation_test()`` -- permutation p-values (metafor ``permutest``).
+* ``pool(..., cluster=)`` -- three-level model (metafor ``rma.mv``, ``~ 1 | cluster/es_id``)
+  -> :class:`MultilevelResult`, with CR2 ``robust()`` and profile-likelihood ``confint()``.
 
 Every number is checked against R metafor 3.8 (``tests/reference/metafor``).
 """
@@ -35,10 +39,15 @@ from imrstats.meta._effect_sizes import (
     hedges_j,
 )
 from imrstats.meta._fit import KnhaWarning
+from imrstats.meta._multilevel import MultilevelWarning
+from imrstats.meta._multilevel_result import MultilevelResult
+from imrstats.meta._permutation import PermutationResult
 from imrstats.meta._petpeese import PetPeeseResult
 from imrstats.meta._pool import pool
+from imrstats.meta._prepost_r import PrepostRSensitivity, prepost_r_sensitivity
 from imrstats.meta._result import MetaResult
 from imrstats.meta._robust import RobustResult
+from imrstats.meta._selmodel import SelectionModelResult, SelectionModelWarning
 from imrstats.meta._subgroups import SubgroupResult, subgroups
 from imrstats.meta._tau2 import METHODS, ConvergenceWarning, LocalMaximumWarning
 
@@ -56,8 +65,14 @@ __all__ = [
     "LeaveOneOutResult",
     "LocalMaximumWarning",
     "MetaResult",
+    "MultilevelResult",
+    "MultilevelWarning",
+    "PermutationResult",
     "PetPeeseResult",
+    "PrepostRSensitivity",
     "RobustResult",
+    "SelectionModelResult",
+    "SelectionModelWarning",
     "SubgroupResult",
     "TrimFillResult",
     "d_from_eta2",
@@ -70,6 +85,7 @@ __all__ = [
     "logor_to_d",
     "mean_sd_from_quantiles",
     "pool",
+    "prepost_r_sensitivity",
     "se_from_ci",
     "subgroups",
 ]

@@ -20,6 +20,7 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "ROM": ("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),
     "SMCR": ("m1i", "m2i", "sd1i", "ni", "ri"),
     "SMCC": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"),
+    "SMCRH": ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"),
     "OR": ("ai", "bi", "ci", "di"),
     "RR": ("ai", "bi", "ci", "di"),
     "RD": ("ai", "bi", "ci", "di"),
@@ -33,6 +34,7 @@ VTYPES: dict[str, tuple[str, ...]] = {
     "ROM": ("LS", "HO", "AV", "AVHO"),
     "SMCR": ("LS", "LS2"),
     "SMCC": ("LS", "LS2"),
+    "SMCRH": ("LS",),
     "OR": ("LS",),
     "RR": ("LS",),
     "RD": ("LS", "UB", "AV"),
@@ -116,11 +118,13 @@ def effect_sizes(
         m2i, sd2i, n2i`` for two-group means; ``m1i, m2i, sd1i, [sd2i,] ni, ri`` for pre-post;
         ``ai, bi, ci, di`` for 2x2 tables; ``ri, ni`` for correlations) unless renamed by
         keyword, e.g. ``m1i="mean_imr"``.
-    measure : {"SMD", "MD", "ROM", "SMCR", "SMCC", "OR", "RR", "RD", "COR", "ZCOR"}
+    measure : {"SMD", "MD", "ROM", "SMCR", "SMCC", "SMCRH", "OR", "RR", "RD", "COR", "ZCOR"}
         ``SMD``: Hedges' g (exact J) for two independent groups; ``MD``: raw mean difference;
         ``ROM``: log ratio of means; ``SMCR``: standardised mean change with raw-score
         (pre-test SD ``sd1i``) standardisation; ``SMCC``: standardised mean change with
-        change-score standardisation (pre-post correlation ``ri`` given); ``OR``/``RR``: log
+        change-score standardisation (pre-post correlation ``ri`` given); ``SMCRH``: as
+        ``SMCR`` with a variance that allows the post-test SD ``sd2i`` to differ from the
+        pre-test SD (heteroscedastic; Bonett 2008); ``OR``/``RR``: log
         odds/risk ratio; ``RD``: risk difference; ``COR``: raw correlation; ``ZCOR``: Fisher's z.
     vtype : str, optional
         Sampling variance (default ``"LS"``, metafor's default). SMD: ``"LS"``
@@ -130,7 +134,7 @@ def effect_sizes(
         g^2/(2(N - 3.94))` (Cochrane RevMan 5 / Handbook). MD: ``"LS"``/``"UB"``
         (:math:`s_1^2/n_1 + s_2^2/n_2`) or ``"HO"`` (pooled SD). ROM: ``"LS"``, ``"HO"``,
         ``"AV"``, ``"AVHO"``. RD: ``"LS"``, ``"UB"``, ``"AV"``. COR: ``"LS"``, ``"AV"``.
-        SMCR/SMCC: ``"LS"``, ``"LS2"``.
+        SMCR/SMCC: ``"LS"``, ``"LS2"``. SMCRH: ``"LS"`` only (metafor ignores ``vtype``).
     add, to, drop00 : float, str, bool
         Zero-cell correction of 2x2 tables, as metafor: ``add`` is added to every cell of the
         tables with a zero cell (``to="only0"``), of all tables (``"all"``), of all tables if
@@ -168,7 +172,11 @@ def effect_sizes(
     :math:`m = n_1 + n_2 - 2`, :math:`g = J(m)\,d` with the exact :math:`J` of :func:`hedges_j`.
     SMCR: :math:`g = J(n-1)(m_1 - m_2)/s_1`, LS variance :math:`2(1-r)/n + g^2/(2n)`.
     SMCC: :math:`g = J(n-1)(m_1 - m_2)/s_d`, :math:`s_d^2 = s_1^2 + s_2^2 - 2 r s_1 s_2`,
-    LS variance :math:`1/n + g^2/(2n)`. ROM: :math:`\log(m_1/m_2)`, LS variance
+    LS variance :math:`1/n + g^2/(2n)`. SMCRH (metafor 3.8): :math:`g = J(n-1)(m_1 - m_2)/s_1`,
+    :math:`v = J^2 [s_d^2 / (s_1^2 (n-1)) + g^2 / (2(n-1))]` with :math:`s_d^2` as for SMCC
+    (so ``yi`` equals SMCR's, but ``vi`` differs from SMCR's even when :math:`s_1 = s_2`:
+    :math:`n - 1` replaces :math:`n` and :math:`J^2` multiplies).
+    ROM: :math:`\log(m_1/m_2)`, LS variance
     :math:`s_1^2/(n_1 m_1^2) + s_2^2/(n_2 m_2^2)`. Log OR variance :math:`1/a + 1/b + 1/c + 1/d`,
     log RR :math:`1/a - 1/n_1 + 1/c - 1/n_2`, RD :math:`p_1(1-p_1)/n_1 + p_2(1-p_2)/n_2`.
     COR LS variance :math:`(1 - r^2)^2/(n - 1)`; ZCOR :math:`1/(n - 3)`. Group 1 is the
@@ -181,6 +189,9 @@ def effect_sizes(
 
     Morris SB (2008). Estimating effect sizes from pretest-posttest-control group designs.
     *Organizational Research Methods* 11:364-386. https://doi.org/10.1177/1094428106291059
+
+    Bonett DG (2008). Confidence intervals for standardized linear contrasts of means.
+    *Psychological Methods* 13:99-109. https://doi.org/10.1037/1082-989X.13.2.99
 
     Viechtbauer W (2010). https://doi.org/10.18637/jss.v036.i03
 
@@ -319,6 +330,12 @@ def _compute(measure, vtype, x, *, add, to, drop00):
             vi = (1 - (ybar if vtype == "AV" else yi) ** 2) ** 2 / (n - 1)
         vi = np.where(n <= 3, np.nan, vi)
         return yi, vi
+    if measure == "SMCRH":
+        m1, m2, s1, s2, n, r = (x[c] for c in ("m1i", "m2i", "sd1i", "sd2i", "ni", "ri"))
+        cm = hedges_j(n - 1)
+        yi = cm * (m1 - m2) / s1
+        var_change = s1**2 + s2**2 - 2 * r * s1 * s2
+        return yi, cm**2 * (var_change / (s1**2 * (n - 1)) + yi**2 / (2 * (n - 1)))
     if measure in ("SMCR", "SMCC"):
         m1, m2, s1, n, r = x["m1i"], x["m2i"], x["sd1i"], x["ni"], x["ri"]
         cm = hedges_j(n - 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,9 @@ from imrstats.meta._fit import TESTS, fit_model, r_squared
 from imrstats.meta._result import MetaResult
 from imrstats.meta._tau2 import DEFAULT_CONTROL, FIXED_METHODS, METHODS
 from imrstats.meta._wls import ones_column
+
+if TYPE_CHECKING:
+    from imrstats.meta._multilevel_result import MultilevelResult
 
 __all__ = ["design_matrix", "pool"]
 
@@ -91,7 +94,8 @@ def pool(
     test: str = "z",
     level: float = 0.95,
     control: dict[str, Any] | None = None,
-) -> MetaResult:
+    cluster: Any = None,
+) -> MetaResult | MultilevelResult:
     r"""Pool effect sizes: fixed-, random- or mixed-effects meta-analysis (metafor ``rma.uni``).
 
     Parameters
@@ -125,11 +129,17 @@ def pool(
         default 1e-10), ``tol`` (root finders, 1e-12), ``maxiter`` (1000), ``stepadj`` (1),
         ``tau2_init`` (starting value of ML/REML/EB, default the HE estimate; of SJ, default
         the variance of ``yi``).
+    cluster : str or array-like, optional
+        Cluster of each effect (e.g. the trial, with several outcomes or time points): fits the
+        three-level model of metafor ``rma.mv(yi, vi, mods, random = ~ 1 | cluster/es_id)``
+        (``method`` "REML" or "ML", ``test`` "z" or "t"; see
+        :class:`imrstats.meta.MultilevelResult`).
 
     Returns
     -------
     MetaResult
-        See :class:`imrstats.meta.MetaResult`.
+        See :class:`imrstats.meta.MetaResult` (:class:`imrstats.meta.MultilevelResult` with
+        ``cluster=``).
 
     Raises
     ------
@@ -175,6 +185,12 @@ def pool(
     >>> res.tau2 >= 0
     True
     """
+    if cluster is not None:
+        from imrstats.meta._multilevel import pool_multilevel
+
+        return pool_multilevel(data, yi=yi, vi=vi, cluster=cluster, labels=labels, mods=mods,
+                               weights=weights, method=method, test=test, level=level,
+                               control=control)  # fmt: skip
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if test not in TESTS:

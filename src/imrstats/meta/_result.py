@@ -13,6 +13,7 @@ from scipy import stats
 
 from imrstats._compat import as_str
 from imrstats._vocab import ESTIMATE_COLUMNS
+from imrstats.meta._confint_types import tau2_interval
 from imrstats.meta._fit import Fit
 from imrstats.meta._qprofile import q_profile
 from imrstats.meta._result_diagnostics import DiagnosticsMixin
@@ -282,8 +283,13 @@ class MetaResult(DiagnosticsMixin):
         frame["study"] = as_str(frame["study"])
         return frame
 
-    def confint(self, level: float | None = None) -> pd.DataFrame:
-        """Q-profile confidence intervals of tau^2, tau, I^2 (%) and H^2.
+    def confint(self, level: float | None = None, type: str = "QP") -> pd.DataFrame:
+        """Confidence intervals of tau^2, tau, I^2 (%) and H^2 (Q-profile by default).
+
+        ``type``: ``"QP"`` (Q-profile), ``"PL"`` (profile likelihood; ML/REML fits) or
+        ``"GENQ"`` (generalised Q-statistic method; GENQ fits), as metafor's
+        ``confint.rma.uni(type=)``; see :mod:`imrstats.meta._confint_types`. imrstats' default
+        is "QP" for every method (metafor's is "GENQ" for GENQ fits).
 
         Returns
         -------
@@ -299,9 +305,13 @@ class MetaResult(DiagnosticsMixin):
         if self.method in FIXED_METHODS:
             raise ValueError(f"a {self.method} model has no between-study variance to profile")
         level = self.level if level is None else level
-        qp = q_profile(self.yi, self.X, self.vi, self.tau2, level,
-                       tol=self.control["tol"], maxiter=self.control["maxiter"])  # fmt: skip
-        lo, hi, vt = qp.tau2_low, qp.tau2_high, self.vt
+        if type != "QP":
+            lo, hi = tau2_interval(self, level, type)
+        else:
+            qp = q_profile(self.yi, self.X, self.vi, self.tau2, level,
+                           tol=self.control["tol"], maxiter=self.control["maxiter"])  # fmt: skip
+            lo, hi = qp.tau2_low, qp.tau2_high
+        vt = self.vt
         frame = pd.DataFrame(
             {
                 "term": ["tau2", "tau", "I2", "H2"],
@@ -503,35 +513,12 @@ class MetaResult(DiagnosticsMixin):
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
         )
 
-    def plot(self, ax: Any = None, *, null: float | None = 0.0, show_pi: bool = True) -> Any:
-        """Basic forest plot: study estimates with CIs (squares sized by weight), the pooled
-        estimate as a diamond (models without moderators), its prediction interval and the
-        null line. Returns the matplotlib Axes."""
-        import matplotlib.pyplot as plt
+    def plot(
+        self, ax: Any = None, *, null: float | None = 0.0, show_pi: bool = True, **kwargs: Any
+    ) -> Any:
+        """Forest plot (:func:`imrstats.plot.forest`; ``null=None`` draws no null line; other
+        keywords go to ``forest``). Returns the matplotlib Axes."""
+        from imrstats.plot import forest
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6.5, 0.3 * self.k + 1.8))
-        st = self.studies()
-        ypos = np.arange(self.k, 0, -1, dtype=float)
-        ax.hlines(ypos, st["ci_low"], st["ci_high"], color="black", linewidth=1)
-        size = 20 + 180 * st["weight"].to_numpy() / st["weight"].max()
-        ax.scatter(st["estimate"], ypos, s=size, marker="s", color="black", zorder=3)
-        ticks, names = list(ypos), list(st["study"])
-        if self.p == 1:
-            est, lo, hi = self.estimate, self.ci_low, self.ci_high
-            ax.fill([lo, est, hi, est], [-1, -0.7, -1, -1.3], color="black", zorder=3)
-            if show_pi and self.method not in FIXED_METHODS:
-                pr = self.predict()
-                ax.hlines(-1, pr["pi_low"].iloc[0], pr["pi_high"].iloc[0], color="grey",
-                          linewidth=3, zorder=2, label="prediction interval")  # fmt: skip
-            ticks.append(-1.0)
-            names.append(
-                "FE model" if self.method in FIXED_METHODS else f"RE model ({self.method})"
-            )
-        if null is not None:
-            ax.axvline(null, color="grey", linestyle="--", linewidth=1)
-        ax.set_yticks(ticks)
-        ax.set_yticklabels(names)
-        ax.set_ylim(-2, self.k + 1)
-        ax.set_xlabel("Effect size")
-        return ax
+        return forest(self, ax=ax, null=False if null is None else null, show_pi=show_pi,
+                      **kwargs)  # fmt: skip

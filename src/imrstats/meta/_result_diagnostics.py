@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from imrstats.meta._permutation import permutation_test as _permutation_test
 from imrstats.meta._petpeese import pet_peese as _pet_peese
 from imrstats.meta._robust import robust as _robust
+from imrstats.meta._selmodel import selection_model as _selection_model
 
 __all__ = ["DiagnosticsMixin"]
 
@@ -247,3 +249,5 @@ class DiagnosticsMixin:
 
     pet_peese = _pet_peese  # PET-PEESE (Stanley & Doucouliagos 2014)
     robust = _robust  # cluster-robust CR2 (clubSandwich) / CR1 (metafor robust)
+    selection_model = _selection_model  # step-function selection model (metafor selmodel)
+    permutation_test = _permutation_test  # permutation p-values (metafor permutest)

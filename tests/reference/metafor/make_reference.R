@@ -15,6 +15,10 @@
 #   diagnostics*.csv, subgroups*.csv   leave1out, influence, cumul, regtest, ranktest, trimfill,
 #                      subgroup analyses (make_diagnostics.R)
 #   robust*.csv        PET-PEESE (lm) and cluster-robust CR2 / CR1 inference (make_robust.R)
+#   selmodel.csv, permutest.csv, hackshaw1998.csv   step-function selection models and exact
+#                      permutation tests (make_selmodel.R)
+#   multilevel*.csv    three-level model rma.mv(random = ~ 1 | cluster/es) and its CR2 inference
+#                      (make_multilevel.R)
 suppressPackageStartupMessages(library(metafor))
 
 fmt <- function(x) ifelse(is.na(x), "", sprintf("%.17g", x))
@@ -215,3 +219,18 @@ source("make_diagnostics.R")
 ## ---------------------------------------------------------------- PET-PEESE and cluster-robust inference
 # lm() PET/PEESE, clubSandwich CR2 coef_test and metafor robust(): see make_robust.R
 source("make_robust.R")
+
+## ---------------------------------------------------------------- three-level model (rma.mv)
+# rma.mv(random = ~ 1 | cluster/es), confint, clubSandwich CR2 and robust(): see make_multilevel.R
+source("make_multilevel.R")
+
+## ---------------------------------------------------------------- selection model and permutation test
+# selmodel(type = "stepfun") and permutest(exact = TRUE): see make_selmodel.R
+source("make_selmodel.R")
+
+## ---------------------------------------------------------------- SMCRH, pre-post r sensitivity, CI types, more diagnostics
+# escalc("SMCRH") and rma on imputed pre-post r: make_smcrh.R; confint(type = "PL" / "GENQ"):
+# make_confint.R; diagnostics on curtis1998 and with PM: make_diagnostics_more.R
+source("make_smcrh.R")
+source("make_confint.R")
+source("make_diagnostics_more.R")
