@@ -34,7 +34,7 @@ def wide_trials(draw):
     occ = draw(st.lists(st.sampled_from(list(OCCASIONS)), min_size=1, max_size=4, unique=True))
     occ = [o for o in OCCASIONS if o in occ]  # time order
     raters = draw(st.lists(st.sampled_from(["client", "clinician"]), min_size=1, unique=True))
-    measures = draw(st.lists(st.sampled_from(["imrs", "gaf"]), min_size=1, unique=True))
+    measures = draw(st.lists(st.sampled_from(["score", "gaf"]), min_size=1, unique=True))
     columns = {}
     spec: dict = {}
     for m in measures:

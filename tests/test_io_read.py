@@ -308,11 +308,16 @@ def test_wide_measures_without_rater_get_unspecified():
         "measures": {"imrs": {"baseline": "imrs_c_0", "9m": "imrs_c_9"}},
         "occasions": {"baseline": 0, "9m": 9},
     }
-    tidy, report = imrstats.read_trial(wide, mapping)
+    # -99 not declared: outside the IMRS's possible range 1-75, so an error naming each cell
+    with pytest.raises(imrstats.DataError) as err:
+        imrstats.read_trial(wide, mapping)
+    problems = err.value.problems
+    assert set(problems["rule"]) == {"out_of_range"}
+    assert sorted(problems["value"]) == ["-99.0", "-99.0"]
+    assert "missing_codes" in problems["message"].iloc[0]
+    tidy, report = imrstats.read_trial(wide, {**mapping, "missing_codes": [-99]})
     assert set(tidy["rater"]) == {"unspecified"}
-    # -99 not declared: kept as a number, nothing recoded
-    assert (tidy["value"] == -99).sum() == 2
-    assert report.recoded.empty
+    assert tidy["value"].isna().sum() == 3 and len(report.recoded) == 2  # + one blank cell
 
 
 def test_long_with_time_column_and_measure_column(tmp_path):
@@ -599,10 +604,13 @@ def test_missing_codes_per_column_with_default():
         ("age", "-9"),
     }
     # a column with its own list does not get the default codes
+    # (so its -99 stays a number, and an IMRS of -99 is out of range: one error, that cell)
     wide = WIDE.assign(imrs_k_9=[60.0, -99, 58, 57, np.nan, 55])
-    tidy, report = imrstats.read_trial(wide, mapping)
-    assert (tidy["value"] == -99).sum() == 1
-    assert "imrs_k_9" not in set(report.recoded["column"])
+    with pytest.raises(imrstats.DataError) as err:
+        imrstats.read_trial(wide, mapping)
+    problems = err.value.problems
+    assert list(problems["rule"]) == ["out_of_range"]
+    assert list(problems["participant"]) == ["102"]
 
 
 def test_rater_constant_fills_measures_without_rater():

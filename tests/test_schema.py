@@ -286,3 +286,33 @@ def test_property_duplicated_row_always_caught(df, data):
     p = info.value.problems
     dup_rows = set(p.loc[p["rule"] == "duplicate_key", "row"])
     assert {i, len(df)} <= dup_rows
+
+
+def test_an_imrs_value_outside_1_to_75_is_an_out_of_range_problem():
+    """An undeclared missing code (-99, 999) must not reach a model as a score."""
+    tidy = imrstats.load_synthetic("rct")
+    bad = tidy.copy()
+    bad.loc[[3, 10], "value"] = [-99.0, 999.0]
+    with pytest.raises(imrstats.DataError) as err:
+        imrstats.validate_tidy(bad)
+    problems = err.value.problems
+    assert list(problems["row"]) == [3, 10]
+    assert list(problems["rule"]) == ["out_of_range"] * 2
+    assert list(problems["value"]) == ["-99.0", "999.0"]
+    assert "1 to 75" in problems["message"].iloc[0]
+    # the check can be switched off (a rescaled IMRS) or set for other measures
+    assert imrstats.validate_tidy(bad, ranges={"imrs": None})["value"].min() == -99.0
+    gaf = tidy.assign(measure="gaf", value=tidy["value"] * 2)
+    with pytest.raises(imrstats.DataError, match="gaf value outside its possible range 1 to 100"):
+        imrstats.validate_tidy(gaf, ranges={"gaf": (1, 100)})
+    with pytest.raises(ValueError, match="low must not exceed high"):
+        imrstats.validate_tidy(tidy, ranges={"gaf": (100, 1)})
+
+
+def test_analyses_do_not_recheck_ranges_of_a_rescaled_imrs():
+    tidy = imrstats.load_synthetic("prepost")
+    z = tidy.assign(value=(tidy["value"] - tidy["value"].mean()) / tidy["value"].std())
+    with pytest.raises(imrstats.DataError):
+        imrstats.validate_tidy(z)  # at the boundary: flagged
+    res = imrstats.prepost(z, "imrs", rater="client")  # an analysis of z-scores runs
+    assert res.to_frame()["estimate"].notna().any()

@@ -15,6 +15,7 @@ from imrstats._compat import as_str
 from imrstats._errors import DataError, ImrstatsWarning, ProblemLog
 from imrstats._prepost_data import format_table, html_table
 from imrstats._schema import validate_tidy
+from imrstats._schema_ranges import NO_RANGE_CHECK
 from imrstats._vocab import ESTIMATE_COLUMNS
 
 __all__ = ["GeeResult", "gee"]
@@ -256,7 +257,7 @@ def gee(
         raise ValueError(f"correlation must be one of {_CORRELATIONS}, got {correlation!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level!r}")
-    tidy = validate_tidy(data)
+    tidy = validate_tidy(data, ranges=NO_RANGE_CHECK)  # ranges are checked at load time
     log = ProblemLog()
     for col in (time, arm, participant):
         if col not in tidy.columns:

@@ -20,6 +20,7 @@ import pandas as pd
 from imrstats._compat import as_str
 from imrstats._errors import ProblemLog
 from imrstats._schema import validate_tidy
+from imrstats._schema_ranges import NO_RANGE_CHECK
 
 __all__ = ["Pairs", "extract_pairs", "format_table", "html_table"]
 
@@ -52,7 +53,7 @@ def extract_pairs(
     Raises :class:`~imrstats.DataError` for an unknown measure, rater or
     occasion, an ambiguous rater, or ``pre == post``.
     """
-    tidy = validate_tidy(data)
+    tidy = validate_tidy(data, ranges=NO_RANGE_CHECK)  # ranges are checked at load time
     log = ProblemLog()
     measures = sorted(pd.unique(tidy["measure"].dropna()))
     if outcome not in measures:

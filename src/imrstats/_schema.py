@@ -16,6 +16,7 @@ import pandas as pd
 
 from imrstats._compat import STR_DTYPE
 from imrstats._errors import ProblemLog
+from imrstats._schema_ranges import out_of_range, resolve_ranges
 
 __all__ = ["KEY_COLUMNS", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "TIDY_COLUMNS", "validate_tidy"]
 
@@ -327,6 +328,7 @@ def validate_tidy(
     reference: str | None = None,
     occasions: Mapping[str, float] | Sequence[str] | None = None,
     source: str | None = None,
+    ranges: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> pd.DataFrame:
     """Check a tidy trial frame and return it with canonical dtypes.
 
@@ -361,6 +363,11 @@ def validate_tidy(
         labels ordered by median ``time``.
     source : str, optional
         Name of the file the data came from, used in the error message.
+    ranges : mapping of str to (float, float) or None, optional
+        Possible range of a measure's values, ``{"gaf": (1, 100)}``; a value outside it is a
+        problem (rule ``out_of_range``), usually an undeclared missing-value code such as
+        -99. The IMR Scale (measure ``"imrs"``) is always checked against 1-75 (item mean
+        1-5 or sum 15-75) unless ``ranges={"imrs": None}`` switches the check off.
 
     Returns
     -------
@@ -381,7 +388,7 @@ def validate_tidy(
         ``unknown_reference_arm``, ``missing_occasion``, ``unknown_occasion``,
         ``unknown_occasion_order``, ``missing_measure``, ``missing_rater``,
         ``non_numeric_value``, ``non_finite_value``, ``non_numeric_time``,
-        ``missing_time``, ``negative_time``, ``inconsistent_time`` (one
+        ``out_of_range``, ``missing_time``, ``negative_time``, ``inconsistent_time`` (one
         participant-occasion with two times), ``time_order`` (a later occasion
         at an earlier or equal time), ``duplicate_key``, ``arm_changes``,
         ``site_changes``, ``cluster_changes``, ``reference_arm_in_cluster``
@@ -505,6 +512,10 @@ def validate_tidy(
     value, bad_value = _to_float(data["value"])
     rep.mask(bad_value, "non_numeric_value", "value", "value is not a number")
     rep.mask(np.isinf(value), "non_finite_value", "value", "value is infinite")
+    if "measure" in data.columns:
+        measure_text = np.asarray(data["measure"].astype(object).astype(str), dtype=str)
+        for rows, message in out_of_range(measure_text, value, resolve_ranges(ranges)):
+            rep.mask(rows, "out_of_range", "value", message)
     out["value"] = value
 
     if "arm" not in out or "occasion" not in out:

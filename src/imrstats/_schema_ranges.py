@@ -1,0 +1,61 @@
+"""Possible ranges of the instruments' scores, checked by :func:`imrstats.validate_tidy`.
+
+An IMR Scale total is a sum of 15 items scored 1-5 (15-75) or their mean (1-5; Mueser et al.
+2004; Salyers et al. 2014 registry: "the IMRS overall score is the mean of the 15 items"), so
+any IMRS value outside 1-75 cannot be a score: it is almost always a missing-value code (-99,
+-9, 99, 999) that the mapping did not declare. ``validate_tidy`` reports it as a problem rather
+than letting it reach a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["DEFAULT_RANGES", "NO_RANGE_CHECK", "out_of_range", "resolve_ranges"]
+
+#: measure (lower case) -> (lowest, highest) possible value. IMRS: the mean (1-5) and sum
+#: (15-75) conventions together.
+DEFAULT_RANGES: dict[str, tuple[float, float]] = {"imrs": (1.0, 75.0)}
+
+#: ``ranges=`` for the analyses' own calls of ``validate_tidy``: the range check belongs to the
+#: boundary (``read_trial``, the report, a user's ``validate_tidy``), and an analysis of a
+#: deliberately rescaled IMRS (z-scores, change scores) must not trip over it.
+NO_RANGE_CHECK: dict[str, None] = dict.fromkeys(DEFAULT_RANGES)
+
+
+def resolve_ranges(
+    ranges: Mapping[str, tuple[float, float] | None] | None,
+) -> dict[str, tuple[float, float]]:
+    """Defaults updated by the user's ``ranges`` (a measure -> (low, high) mapping)."""
+    out = dict(DEFAULT_RANGES)
+    for measure, bounds in (ranges or {}).items():
+        if bounds is None:  # ranges={"imrs": None} switches a default check off
+            out.pop(str(measure).lower(), None)
+            continue
+        lo, hi = (float(b) for b in bounds)
+        if not lo <= hi:
+            raise ValueError(f"ranges[{measure!r}] = {bounds!r}: low must not exceed high")
+        out[str(measure).lower()] = (lo, hi)
+    return out
+
+
+def out_of_range(
+    measure: np.ndarray, value: np.ndarray, ranges: Mapping[str, tuple[float, float]]
+) -> list[tuple[np.ndarray, str]]:
+    """Per checked measure: (row mask of finite values outside the range, message)."""
+    found = []
+    lower = np.char.lower(measure.astype(str)) if measure.size else measure.astype(str)
+    for name, (lo, hi) in ranges.items():
+        rows = (lower == name) & np.isfinite(value) & ((value < lo) | (value > hi))
+        if rows.any():
+            hint = " (IMRS: item mean 1-5 or sum 15-75)" if name == "imrs" else ""
+            found.append(
+                (
+                    rows,
+                    f"{name} value outside its possible range {lo:g} to {hi:g}{hint}: an "
+                    "undeclared missing-value code? Declare it in the mapping's missing_codes",
+                )
+            )
+    return found
