@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _reference import assert_matches_metafor, read_long_fixture
 from _reference import read_csv as _read_csv
 from imrstats import meta
 
@@ -28,15 +29,18 @@ RTOL = 1e-8
 # towards 0 (tau2 ~ 2e-13) while imrstats returns 0: absolute tolerances there. I2 = 100 tau2 / vt
 # with vt down to 0.007 (molloy2014 ZCOR), so tau2's 1e-12 is up to 1.4e-8 in I2.
 ATOL = {"tau2": 1e-12, "I2": 2e-8, "tau2.del": 1e-12}
-
+ANALYSES = ("leave1out", "cumul", "influence", "regtest", "ranktest", "trimfill")
+# datasets whose influence cells also fit the moderator x (curtis1998_rom is in the grid of
+# test_meta_diagnostics_more.py)
+WITH_MODERATOR = ("bcg_rr", "curtis1998_rom")
+CELL = ("dataset", "mods", "method", "test", "analysis", "variant")
 
 
 @cache
 def _ref() -> pd.DataFrame:
-    frame = _read_csv(REF / "diagnostics.csv", keep_default_na=False,
-                      dtype={"mods": str, "variant": str, "study": str})  # fmt: skip
-    frame["value"] = pd.to_numeric(frame["value"].replace("", np.nan))
-    return frame
+    return read_long_fixture(
+        REF / "diagnostics.csv", dtype={"mods": str, "variant": str, "study": str}
+    )
 
 
 @cache
@@ -66,27 +70,26 @@ def _fit(ds: str, method: str, test: str, mods: str = "") -> meta.MetaResult:
 
 def _variants(analysis: str, ds: str) -> list[tuple[str, str]]:
     """(mods, variant) cells of one analysis."""
-    if analysis == "leave1out":
+    if analysis in ("leave1out", "ranktest"):
         return [("", "")]
     if analysis == "cumul":
         return [("", ""), ("", "vi")]
     if analysis == "influence":
-        return [("", "")] + ([("x", "")] if ds == "bcg_rr" else [])
+        return [("", "")] + ([("x", "")] if ds in WITH_MODERATOR else [])
     if analysis == "regtest":
         return [("", f"{m}_{p}") for m in ("rma", "lm") for p in PREDICTORS]
-    if analysis == "ranktest":
-        return [("", "")]
     return [("", f"{e}_{s}") for e in ("L0", "R0", "Q0") for s in ("auto", "left", "right")]
 
 
-ANALYSES = ("leave1out", "cumul", "influence", "regtest", "ranktest", "trimfill")
-
-
-def _grid() -> list[tuple[str, str, str, str, str, str]]:
+def _grid(
+    datasets=DATASETS, models=MODELS, keep=lambda ds, method: True
+) -> list[tuple[str, str, str, str, str, str]]:
+    """Every (CELL) of the datasets x models (those ``keep`` keeps) x analyses x variants."""
     return [
         (ds, mods, method, test, analysis, variant)
-        for ds in DATASETS
-        for method, test in MODELS
+        for ds in datasets
+        for method, test in models
+        if keep(ds, method)
         for analysis in ANALYSES
         for mods, variant in _variants(analysis, ds)
     ]
@@ -130,13 +133,7 @@ def _ours(res: meta.MetaResult, analysis: str, mods: str, variant: str, ds: str)
             col = "dfbetas" if res.p == 1 else f"dfbetas_{term}"
             per_study(f, {f"dfbs_{j + 1}": col})
     elif analysis == "regtest":
-        model, pred = variant.split("_", 1)
-        eg = res.egger(model=model, predictor=pred, ni=_ni(ds))
-        nan = math.nan
-        out |= {("zval", ""): eg.statistic, ("pval", ""): eg.p_value, ("ddf", ""): eg.df,
-                ("est", ""): nan if eg.limit_estimate is None else eg.limit_estimate,
-                ("ci.lb", ""): nan if eg.limit_ci_low is None else eg.limit_ci_low,
-                ("ci.ub", ""): nan if eg.limit_ci_high is None else eg.limit_ci_high}  # fmt: skip
+        out |= _egger(res, variant, _ni(ds))
     elif analysis == "ranktest":
         b = res.begg()
         out |= {("tau", ""): b.tau, ("pval", ""): b.p_value}
@@ -158,39 +155,40 @@ def _ours(res: meta.MetaResult, analysis: str, mods: str, variant: str, ds: str)
     return out
 
 
-@pytest.mark.parametrize(("dataset", "mods", "method", "test", "analysis", "variant"), _grid())
-def test_diagnostics_match_metafor(dataset, mods, method, test, analysis, variant):
-    ref = _ref().query(
-        "dataset == @dataset and mods == @mods and method == @method and test == @test "
-        "and analysis == @analysis and variant == @variant"
-    )
+def _egger(res: meta.MetaResult, variant: str, ni: np.ndarray) -> dict:
+    """regtest's numbers in the fixture's vocabulary; ``variant`` is ``<model>_<predictor>``."""
+    model, pred = variant.split("_", 1)
+    eg = res.egger(model=model, predictor=pred, ni=ni)
+    nan = math.nan
+    return {("zval", ""): eg.statistic, ("pval", ""): eg.p_value, ("ddf", ""): eg.df,
+            ("est", ""): nan if eg.limit_estimate is None else eg.limit_estimate,
+            ("ci.lb", ""): nan if eg.limit_ci_low is None else eg.limit_ci_low,
+            ("ci.ub", ""): nan if eg.limit_ci_high is None else eg.limit_ci_high}  # fmt: skip
+
+
+def _assert_cell_matches(frame: pd.DataFrame, ours: dict, cell: tuple[str, ...]) -> None:
+    """``ours`` against the rows of one (CELL) of a diagnostics fixture."""
+    ref = frame[(frame[list(CELL)] == list(cell)).all(axis=1)]
     assert len(ref) > 0
-    ours = _ours(_fit(dataset, method, test, mods), analysis, mods, variant, dataset)
+    method, analysis = cell[2], cell[4]
     want = {(q, s): v for q, s, v in zip(ref.quantity, ref.study, ref.value, strict=True)}
     if method == "FE" and analysis in ("leave1out", "cumul"):
         # metafor drops tau2 for FE models; ours is 0 there
         assert all(ours[k] == 0 for k in ours if k[0] == "tau2")
         ours = {k: v for k, v in ours.items() if k[0] != "tau2"}
-    assert set(want) == set(ours), sorted(set(want) ^ set(ours))[:5]
-    bad = []
-    for key, v in want.items():
-        x = ours[key]
-        if math.isnan(v):
-            if not math.isnan(x):
-                bad.append(f"{key}: ours {x!r}, metafor NA")
-            continue
-        atol = ATOL.get(key[0], 1e-12)
-        if not math.isclose(x, v, rel_tol=RTOL, abs_tol=atol):
-            bad.append(f"{key}: ours {x!r} metafor {v!r} (rel {abs(x - v) / abs(v):.2e})")
-    assert not bad, "\n".join(bad)
+    assert_matches_metafor(ours, want, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize(CELL, _grid())
+def test_diagnostics_match_metafor(dataset, mods, method, test, analysis, variant):
+    ours = _ours(_fit(dataset, method, test, mods), analysis, mods, variant, dataset)
+    _assert_cell_matches(_ref(), ours, (dataset, mods, method, test, analysis, variant))
 
 
 # ---------------------------------------------------------------------------- subgroups
 @cache
 def _subgroup_ref() -> pd.DataFrame:
-    frame = _read_csv(REF / "subgroups_fits.csv", keep_default_na=False, dtype={"group": str})
-    frame["value"] = pd.to_numeric(frame["value"].replace("", np.nan))
-    return frame
+    return read_long_fixture(REF / "subgroups_fits.csv", dtype={"group": str})
 
 
 def _subgroup_grid() -> list[tuple[str, str, str]]:
@@ -225,14 +223,4 @@ def test_subgroups_match_metafor(dataset, method, test):
              ("", "Q_between_p"): sg.Q_between_p, ("", "QM"): m.QM, ("", "QM_df1"): m.QM_df[0],
              ("", "QM_df2"): m.QM_df[1], ("", "QMp"): m.QM_p, ("", "tau2_common"): m.tau2}  # fmt: skip
     want = {(g, q): v for g, q, v in zip(ref.group, ref.quantity, ref.value, strict=True)}
-    assert set(want) == set(ours), sorted(set(want) ^ set(ours))[:5]
-    bad = []
-    for key, v in want.items():
-        x = float(ours[key])
-        if math.isnan(v):
-            if not math.isnan(x):
-                bad.append(f"{key}: ours {x!r}, metafor NA")
-            continue
-        if not math.isclose(x, v, rel_tol=RTOL, abs_tol=ATOL.get(key[1], 1e-12)):
-            bad.append(f"{key}: ours {x!r} metafor {v!r} (rel {abs(x - v) / abs(v):.2e})")
-    assert not bad, "\n".join(bad)
+    assert_matches_metafor(ours, want, rtol=RTOL, atol=ATOL, quantity_at=1)

@@ -125,7 +125,8 @@ def _grid() -> list[tuple[int, str]]:
 def _expected(case: int, quantity: str) -> np.ndarray:
     r = _ref()
     cell = r[(r["case"] == case) & (r["quantity"] == quantity)].sort_values("index")
-    return pd.to_numeric(cell["value"].replace("", np.nan)).to_numpy(dtype=float)
+    # "" = not reported by R; parsed cell by cell (Series.replace would downcast on pandas 2.2)
+    return np.array([float(v) if v != "" else np.nan for v in cell["value"].astype(str)])
 
 
 def test_reference_grid_is_complete() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,16 +21,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import _mixed_helpers
 import imrstats
+from _mixed_helpers import CON_TOL, EMM_TOL, dataset_kwargs
 from _reference import load_lme4_trial as _load
-from _reference import read_csv as _read_csv
+from _reference import read_lme4_fixtures
 
-REF = Path(__file__).parent / "reference" / "lme4"
-FIXED = _read_csv(REF / "kr_fixed.csv")
-VCOV = _read_csv(REF / "kr_vcov.csv")
-EMMEANS = _read_csv(REF / "kr_emmeans.csv")
-CONTRASTS = _read_csv(REF / "kr_contrasts.csv")
-FTEST = _read_csv(REF / "kr_ftest.csv")
+FIXED, VCOV, EMMEANS, CONTRASTS, FTEST = read_lme4_fixtures(
+    "kr", "fixed", "vcov", "emmeans", "contrasts", "ftest"
+)
 
 GRID = (
     "sleepstudy-slope-REML",
@@ -49,30 +47,13 @@ GRID = (
 )
 EMM_GRID = GRID[2:]
 ADJUST = ("none", "holm")
-FIXED_TOL = {
-    "estimate": 1e-6,
-    "std_error": 1e-6,
-    "std_error_unadjusted": 1e-6,
-    "statistic": 1e-6,
-    "ci_low": 1e-6,
-    "ci_high": 1e-6,
-    "df": 1e-5,
-    "p_value": 1e-3,
-}
-EMM_TOL = {"estimate": 1e-6, "std_error": 1e-6, "df": 1e-5, "ci_low": 1e-6, "ci_high": 1e-6}
-CON_TOL = {**EMM_TOL, "statistic": 1e-6, "p_value": 1e-4}
+FIXED_TOL = {**_mixed_helpers.FIXED_TOL, "std_error_unadjusted": 1e-6}
 
 
 def _kwargs(case: str) -> tuple[str, dict]:
     parts = case.split("-")
     dataset, random = parts[0], parts[1]
-    kwargs: dict = {"random": random, "df": "kenward-roger"}
-    if dataset == "sleepstudy":
-        kwargs["arm"] = None
-    if dataset == "trial_occasion":
-        kwargs["time"] = "occasion"
-    if dataset == "trial_covariates":
-        kwargs["covariates"] = ("age", "site")
+    kwargs: dict = {"random": random, "df": "kenward-roger", **dataset_kwargs(dataset)}
     if dataset.startswith("nested"):
         kwargs.update(cluster="cluster", cluster_random=parts[2])
     return dataset, kwargs

@@ -17,26 +17,22 @@ p 1e-4).
 from __future__ import annotations
 
 import functools
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import _mixed_helpers as checks
 import imrstats
-from _reference import load_lme4_trial as _load
-from _reference import read_csv as _read_csv
+from _mixed_helpers import ADJUST, CON_TOL, EMM_TOL, close
+from _reference import read_lme4_fixtures
 from imrstats import _mixed_engine, _mixed_nested
 from imrstats._errors import DataError
-from imrstats._mixed_result import ExcludedRowsWarning, SingularFitWarning
+from imrstats._mixed_result import ExcludedRowsWarning
 
-REF = Path(__file__).parent / "reference" / "lme4"
-FIT = _read_csv(REF / "nested_fit.csv")
-FIXED = _read_csv(REF / "nested_fixed.csv")
-RANDOM = _read_csv(REF / "nested_random.csv", keep_default_na=False, na_values=["NA"])
-EMMEANS = _read_csv(REF / "nested_emmeans.csv")
-CONTRASTS = _read_csv(REF / "nested_contrasts.csv")
+FIT, FIXED, RANDOM, EMMEANS, CONTRASTS = read_lme4_fixtures(
+    "nested", "fit", "fixed", "random", "emmeans", "contrasts"
+)
 
 GRID = (
     "nested_13-slope-slope-REML",
@@ -53,39 +49,11 @@ EMM_GRID = (
     "nested_13-slope-slope-ML",
     "nested_int-intercept-intercept-REML",
 )
-ADJUST = ("none", "holm", "bonferroni", "sidak")
-FIXED_TOL = {
-    "estimate": 1e-6,
-    "std_error": 1e-6,
-    "statistic": 1e-6,
-    "ci_low": 1e-6,
-    "ci_high": 1e-6,
-    "df": 1e-5,
-    "p_value": 1e-3,
-}
-FIT_TOL = {"loglik": 1e-10, "aic": 1e-10, "bic": 1e-10, "deviance": 1e-10, "sigma": 1e-5}
-EMM_TOL = {"estimate": 1e-6, "std_error": 1e-6, "df": 1e-5, "ci_low": 1e-6, "ci_high": 1e-6}
-CON_TOL = {**EMM_TOL, "statistic": 1e-6, "p_value": 1e-4}
-# lme4's names for the group terms (in_group = imr in the R script) and imrstats'.
-R_NAMES = {"imr": "(Intercept)", "imr:time": "time", "group": "cluster"}
-
-
 
 
 @functools.cache
 def _fit(case: str) -> tuple[imrstats.MixedResult, tuple[type, ...]]:
-    rec = FIT.set_index("case").loc[case]
-    kwargs = {"random": rec["random"], "method": rec["method"]}
-    if rec["cluster_random"] != "none":
-        kwargs.update(cluster="cluster", cluster_random=rec["cluster_random"])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = imrstats.mixed(_load(rec["dataset"]), "y", **kwargs)
-    return res, tuple(w.category for w in caught)
-
-
-def _close(actual, desired, rtol: float, atol: float = 0.0) -> None:
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(desired), rtol=rtol, atol=atol)
+    return checks.fit_case(FIT, case)
 
 
 # -- R reference --------------------------------------------------------------------------------
@@ -94,17 +62,7 @@ def _close(actual, desired, rtol: float, atol: float = 0.0) -> None:
 def test_grid_is_complete():
     assert list(FIT["case"]) == sorted(GRID, key=list(FIT["case"]).index)
     assert sorted(FIT["case"]) == sorted(GRID)
-    assert set(FIXED["case"]) == set(GRID)
-    assert set(RANDOM["case"]) == set(GRID)
-    assert set(FIXED.columns) - {"case", "term"} == set(FIXED_TOL)
-    stored = set(FIT.columns) - {"case", "dataset", "random", "cluster_random", "method"}
-    assert stored == set(FIT_TOL) | {
-        "nobs",
-        "ngroups",
-        "nclusters",
-        "singular",
-        "deviance_default_start",
-    } | {f"theta{i}" for i in range(1, 7)}
+    checks.assert_tables_cover(GRID, FIT, FIXED, RANDOM, n_theta=6, clustered=True)
     assert set(EMMEANS["case"]) == set(EMM_GRID)
     assert set(EMMEANS.columns) == {"case", "arm", "time"} | set(EMM_TOL)
     assert set(zip(CONTRASTS["case"], CONTRASTS["adjust"], strict=True)) == {
@@ -113,61 +71,18 @@ def test_grid_is_complete():
     assert set(CONTRASTS.columns) == {"case", "adjust", "contrast", "time"} | set(CON_TOL)
 
 
-@pytest.mark.parametrize("quantity", sorted(FIXED_TOL))
-@pytest.mark.parametrize("case", GRID)
-def test_fixed(case, quantity):
-    res, _ = _fit(case)
-    ref = FIXED[FIXED["case"] == case]
-    assert list(res.fixed["term"]) == list(ref["term"])
-    atol = {"estimate": 1e-5, "ci_low": 1e-5, "ci_high": 1e-5, "statistic": 1e-5}
-    scale = ref["std_error"].to_numpy() if quantity != "statistic" else 1.0
-    _close(
-        res.fixed[quantity],
-        ref[quantity],
-        FIXED_TOL[quantity],
-        atol=atol.get(quantity, 0.0) * np.min(scale),
-    )
-
-
-@pytest.mark.parametrize("quantity", sorted(FIT_TOL))
-@pytest.mark.parametrize("case", GRID)
-def test_fit_statistics(case, quantity):
-    res, _ = _fit(case)
-    ref = FIT.set_index("case").loc[case]
-    _close([getattr(res, quantity)], [ref[quantity]], FIT_TOL[quantity])
+test_fixed = checks.fixed_effects_test(_fit, FIXED, GRID)
+test_fit_statistics = checks.fit_statistics_test(_fit, FIT, GRID)
 
 
 @pytest.mark.parametrize("case", GRID)
 def test_counts_theta_and_boundary(case):
-    res, caught = _fit(case)
-    ref = FIT.set_index("case").loc[case]
-    assert res.nobs == ref["nobs"]
-    assert res.ngroups == ref["ngroups"]
-    clustered = ref["cluster_random"] != "none"
-    assert res.nclusters == (ref["nclusters"] if clustered else None)
-    assert res.singular == bool(ref["singular"])
-    assert (SingularFitWarning in caught) == bool(ref["singular"])
-    assert res.converged
+    res, caught, _ = checks.check_counts_theta_and_boundary(_fit, FIT, case)
     assert ExcludedRowsWarning not in caught  # dropout rows: reported, no warning
     assert len(res.excluded) > 0
-    desired = ref[[f"theta{i}" for i in range(1, 7)]].to_numpy(dtype=float)
-    _close(res.theta, desired[~np.isnan(desired)], 1e-4, atol=1e-8)
-    assert res.deviance <= ref["deviance_default_start"] * (1 + 1e-12)
 
 
-@pytest.mark.parametrize("quantity", ["vcov", "sdcor"])
-@pytest.mark.parametrize("case", GRID)
-def test_random(case, quantity):
-    res, _ = _fit(case)
-    ref = RANDOM[RANDOM["case"] == case]
-
-    def names(col):
-        return [R_NAMES.get(v, v) for v in ref[col].fillna("")]
-
-    assert list(res.random["group"]) == names("group")
-    assert list(res.random["var1"].fillna("")) == names("var1")
-    assert list(res.random["var2"].fillna("")) == names("var2")
-    _close(res.random[quantity], ref[quantity], 1e-4)
+test_random = checks.random_effects_test(_fit, RANDOM, GRID)
 
 
 def _at(case: str) -> dict[str, list[float]]:
@@ -178,11 +93,7 @@ def _at(case: str) -> dict[str, list[float]]:
 @pytest.mark.parametrize("case", EMM_GRID)
 def test_emmeans(case, quantity):
     res, _ = _fit(case)
-    ref = EMMEANS[EMMEANS["case"] == case]
-    mine = res.emmeans(_at(case))
-    assert list(mine["arm"].astype(str)) == list(ref["arm"])
-    _close(mine["time"], ref["time"], 1e-15)
-    _close(mine[quantity], ref[quantity], EMM_TOL[quantity], atol=_near_zero(ref, quantity))
+    checks.assert_emmeans(res.emmeans(_at(case)), EMMEANS, case, quantity, by="time")
 
 
 @pytest.mark.parametrize("quantity", sorted(CON_TOL))
@@ -190,21 +101,8 @@ def test_emmeans(case, quantity):
 @pytest.mark.parametrize("case", EMM_GRID)
 def test_contrasts(case, adjust, quantity):
     res, _ = _fit(case)
-    ref = CONTRASTS[(CONTRASTS["case"] == case) & (CONTRASTS["adjust"] == adjust)]
     mine = res.contrast("arm", _at(case), adjust=adjust)
-    assert [t.replace(" ", "") for t in mine["term"]] == list(ref["contrast"])
-    _close(mine["time"], ref["time"], 1e-15)
-    _close(mine[quantity], ref[quantity], CON_TOL[quantity], atol=_near_zero(ref, quantity))
-
-
-def _near_zero(ref: pd.DataFrame, quantity: str) -> float:
-    """As for the fixed effects: 1e-5 SE absolute for estimates and CI bounds near 0 (1e-5
-    for t). A contrast's CI bound can sit near 0 where a relative tolerance means nothing."""
-    if quantity == "statistic":
-        return 1e-5
-    if quantity in ("estimate", "ci_low", "ci_high"):
-        return 1e-5 * float(ref["std_error"].min())
-    return 0.0
+    checks.assert_contrasts(mine, CONTRASTS, case, adjust, quantity, by="time")
 
 
 def test_df_of_the_arm_effect_on_the_slope_shrink_with_13_groups():
@@ -368,8 +266,8 @@ def test_row_order_and_labels_do_not_matter():
     shuffled["cluster"] = shuffled["cluster"].str.replace("G", "team-")
     res = imrstats.mixed(shuffled, "imrs", random="slope", cluster="cluster", method="ML")
     assert res.loglik == pytest.approx(ref.loglik, rel=1e-10)
-    _close(res.fixed["estimate"], ref.fixed["estimate"], 1e-6, atol=1e-8)
-    _close(res.fixed["df"], ref.fixed["df"], 1e-5)
+    close(res.fixed["estimate"], ref.fixed["estimate"], 1e-6, atol=1e-8)
+    close(res.fixed["df"], ref.fixed["df"], 1e-5)
 
 
 def test_time_units_do_not_change_tests():
@@ -380,8 +278,8 @@ def test_time_units_do_not_change_tests():
         method="ML",
     )  # fmt: skip
     assert res.loglik == pytest.approx(ref.loglik, rel=1e-9)
-    _close(res.fixed["statistic"], ref.fixed["statistic"], 1e-6)
-    _close(res.fixed["df"], ref.fixed["df"], 1e-5)
+    close(res.fixed["statistic"], ref.fixed["statistic"], 1e-6)
+    close(res.fixed["df"], ref.fixed["df"], 1e-5)
 
 
 def test_ungrouped_imr_participant_is_a_singleton():

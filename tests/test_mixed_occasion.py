@@ -24,28 +24,24 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import _mixed_helpers as checks
 import imrstats
+from _mixed_helpers import ADJUST, CON_TOL, EMM_TOL, close
 from _reference import LME4_OCCASIONS as OCCASIONS
 from _reference import load_lme4_trial as _load
-from _reference import read_csv as _read_csv
+from _reference import read_lme4_fixtures
 from imrstats import _mixed
-from imrstats._mixed_result import ExcludedRowsWarning, SingularFitWarning
+from imrstats._mixed_result import ExcludedRowsWarning
 
-REF = Path(__file__).parent / "reference" / "lme4"
-FIT = _read_csv(REF / "occasion_fit.csv")
-FIXED = _read_csv(REF / "occasion_fixed.csv")
-RANDOM = _read_csv(REF / "occasion_random.csv", keep_default_na=False, na_values=["NA"])
-EMMEANS = _read_csv(REF / "occasion_emmeans.csv")
-CONTRASTS = _read_csv(REF / "occasion_contrasts.csv")
-EFFECT = _read_csv(REF / "occasion_effect_size.csv")
+FIT, FIXED, RANDOM, EMMEANS, CONTRASTS, EFFECT = read_lme4_fixtures(
+    "occasion", "fit", "fixed", "random", "emmeans", "contrasts", "effect_size"
+)
 
 GRID = (
     "trial_occasion-slope-none-REML",
@@ -55,59 +51,18 @@ GRID = (
     "nested_13-slope-both-REML",
     "nested_13-intercept-slope-REML",
 )
-ADJUST = ("none", "holm", "bonferroni", "sidak")
 EFFECT_GRID = (
     ("trial_occasion-slope-none-REML", "baseline"),
     ("trial_occasion-slope-none-REML", "model"),
     ("nested_13-slope-slope-REML", "baseline"),
     ("nested_13-slope-both-REML", "baseline"),
 )
-FIXED_TOL = {
-    "estimate": 1e-6,
-    "std_error": 1e-6,
-    "statistic": 1e-6,
-    "ci_low": 1e-6,
-    "ci_high": 1e-6,
-    "df": 1e-5,
-    "p_value": 1e-3,
-}
-FIT_TOL = {"loglik": 1e-10, "aic": 1e-10, "bic": 1e-10, "deviance": 1e-10, "sigma": 1e-5}
-EMM_TOL = {"estimate": 1e-6, "std_error": 1e-6, "df": 1e-5, "ci_low": 1e-6, "ci_high": 1e-6}
-CON_TOL = {**EMM_TOL, "statistic": 1e-6, "p_value": 1e-4}
 EFFECT_TOL = {**EMM_TOL, "variance": 1e-6, "sd_raw": 1e-6}
-# lme4's names for the group terms (in_group = imr in the R script) and imrstats'.
-R_NAMES = {"imr": "(Intercept)", "imr:time": "time", "group": "cluster"}
-
-
-def _kwargs(case: str) -> dict[str, str]:
-    rec = FIT.set_index("case").loc[case]
-    kwargs = {"time": "occasion", "random": rec["random"], "method": rec["method"]}
-    if rec["cluster_random"] != "none":
-        kwargs.update(cluster="cluster", cluster_random=rec["cluster_random"])
-    return kwargs
 
 
 @functools.cache
 def _fit(case: str) -> tuple[imrstats.MixedResult, tuple[type, ...]]:
-    dataset = FIT.set_index("case").loc[case, "dataset"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = imrstats.mixed(_load(dataset), "y", **_kwargs(case))
-    return res, tuple(w.category for w in caught)
-
-
-def _close(actual, desired, rtol: float, atol: float = 0.0) -> None:
-    np.testing.assert_allclose(np.asarray(actual), np.asarray(desired), rtol=rtol, atol=atol)
-
-
-def _near_zero(ref: pd.DataFrame, quantity: str) -> float:
-    """1e-5 SE absolute for estimates and CI bounds near 0 (1e-5 for t), as for the fixed
-    effects of the other lme4 references: a relative tolerance means nothing at 0."""
-    if quantity == "statistic":
-        return 1e-5
-    if quantity in ("estimate", "ci_low", "ci_high"):
-        return 1e-5 * float(ref["std_error"].min())
-    return 0.0
+    return checks.fit_case(FIT, case, time="occasion")
 
 
 # -- R reference --------------------------------------------------------------------------------
@@ -115,17 +70,7 @@ def _near_zero(ref: pd.DataFrame, quantity: str) -> float:
 
 def test_grid_is_complete():
     assert list(FIT["case"]) == list(GRID)
-    assert set(FIXED["case"]) == set(GRID)
-    assert set(RANDOM["case"]) == set(GRID)
-    assert set(FIXED.columns) - {"case", "term"} == set(FIXED_TOL)
-    stored = set(FIT.columns) - {"case", "dataset", "random", "cluster_random", "method"}
-    assert stored == set(FIT_TOL) | {
-        "nobs",
-        "ngroups",
-        "nclusters",
-        "singular",
-        "deviance_default_start",
-    } | {f"theta{i}" for i in range(1, 7)}
+    checks.assert_tables_cover(GRID, FIT, FIXED, RANDOM, n_theta=6, clustered=True)
     assert set(EMMEANS["case"]) == set(GRID)
     assert set(EMMEANS.columns) == {"case", "arm", "occasion"} | set(EMM_TOL)
     for case in GRID:  # every occasion x arm, every occasion's contrast
@@ -143,75 +88,28 @@ def test_grid_is_complete():
     assert (EFFECT.groupby(["case", "sd"]).size() == len(OCCASIONS)).all()
 
 
-@pytest.mark.parametrize("quantity", sorted(FIXED_TOL))
-@pytest.mark.parametrize("case", GRID)
-def test_fixed(case, quantity):
-    res, _ = _fit(case)
-    ref = FIXED[FIXED["case"] == case]
-    assert list(res.fixed["term"]) == list(ref["term"])
-    atol = {"estimate": 1e-5, "ci_low": 1e-5, "ci_high": 1e-5, "statistic": 1e-5}
-    scale = ref["std_error"].to_numpy() if quantity != "statistic" else 1.0
-    _close(
-        res.fixed[quantity],
-        ref[quantity],
-        FIXED_TOL[quantity],
-        atol=atol.get(quantity, 0.0) * np.min(scale),
-    )
-
-
-@pytest.mark.parametrize("quantity", sorted(FIT_TOL))
-@pytest.mark.parametrize("case", GRID)
-def test_fit_statistics(case, quantity):
-    res, _ = _fit(case)
-    ref = FIT.set_index("case").loc[case]
-    _close([getattr(res, quantity)], [ref[quantity]], FIT_TOL[quantity])
+test_fixed = checks.fixed_effects_test(_fit, FIXED, GRID)
+test_fit_statistics = checks.fit_statistics_test(_fit, FIT, GRID)
 
 
 @pytest.mark.parametrize("case", GRID)
 def test_counts_theta_and_boundary(case):
-    res, caught = _fit(case)
-    ref = FIT.set_index("case").loc[case]
-    assert res.nobs == ref["nobs"]
-    assert res.ngroups == ref["ngroups"]
-    clustered = ref["cluster_random"] != "none"
-    assert res.nclusters == (ref["nclusters"] if clustered else None)
-    assert res.singular == bool(ref["singular"])
-    assert (SingularFitWarning in caught) == bool(ref["singular"])
-    assert res.converged
+    res, caught, ref = checks.check_counts_theta_and_boundary(_fit, FIT, case)
     # dropout only: reported in .excluded and the summary, no warning
     n_missing = int(_load(ref["dataset"])["value"].isna().sum())
     assert len(res.excluded) == n_missing > 0
     assert ExcludedRowsWarning not in caught
     assert f"{n_missing} rows excluded (missing value: {n_missing}" in res.summary()
-    desired = ref[[f"theta{i}" for i in range(1, 7)]].to_numpy(dtype=float)
-    _close(res.theta, desired[~np.isnan(desired)], 1e-4, atol=1e-8)
-    assert res.deviance <= ref["deviance_default_start"] * (1 + 1e-12)
 
 
-@pytest.mark.parametrize("quantity", ["vcov", "sdcor"])
-@pytest.mark.parametrize("case", GRID)
-def test_random(case, quantity):
-    res, _ = _fit(case)
-    ref = RANDOM[RANDOM["case"] == case]
-
-    def names(col):
-        return [R_NAMES.get(v, v) for v in ref[col].fillna("")]
-
-    assert list(res.random["group"]) == names("group")
-    assert list(res.random["var1"].fillna("")) == names("var1")
-    assert list(res.random["var2"].fillna("")) == names("var2")
-    _close(res.random[quantity], ref[quantity], 1e-4)
+test_random = checks.random_effects_test(_fit, RANDOM, GRID)
 
 
 @pytest.mark.parametrize("quantity", sorted(EMM_TOL))
 @pytest.mark.parametrize("case", GRID)
 def test_emmeans(case, quantity):
     res, _ = _fit(case)
-    ref = EMMEANS[EMMEANS["case"] == case]
-    mine = res.emmeans()  # every occasion by default
-    assert list(mine["arm"].astype(str)) == list(ref["arm"])
-    assert list(mine["occasion"].astype(str)) == list(ref["occasion"])
-    _close(mine[quantity], ref[quantity], EMM_TOL[quantity], atol=_near_zero(ref, quantity))
+    checks.assert_emmeans(res.emmeans(), EMMEANS, case, quantity, by="occasion")  # every occasion
 
 
 @pytest.mark.parametrize("quantity", sorted(CON_TOL))
@@ -219,11 +117,8 @@ def test_emmeans(case, quantity):
 @pytest.mark.parametrize("case", GRID)
 def test_contrasts(case, adjust, quantity):
     res, _ = _fit(case)
-    ref = CONTRASTS[(CONTRASTS["case"] == case) & (CONTRASTS["adjust"] == adjust)]
     mine = res.contrast("arm", at="occasion", adjust=adjust)
-    assert [t.replace(" ", "") for t in mine["term"]] == list(ref["contrast"])
-    assert list(mine["occasion"].astype(str)) == list(ref["occasion"])
-    _close(mine[quantity], ref[quantity], CON_TOL[quantity], atol=_near_zero(ref, quantity))
+    checks.assert_contrasts(mine, CONTRASTS, case, adjust, quantity, by="occasion")
 
 
 @pytest.mark.parametrize("quantity", sorted(EFFECT_TOL))
@@ -237,8 +132,8 @@ def test_effect_size(case, sd, quantity):
     assert set(es["method"]) == {"d_occasion"}
     assert es["duration"].isna().all()
     rtol = 1e-12 if (quantity == "sd_raw" and sd == "baseline") else EFFECT_TOL[quantity]
-    atol = _near_zero(ref, quantity) if quantity != "statistic" else 0.0
-    _close(es[quantity], ref[quantity], rtol, atol=atol)
+    atol = checks.near_zero(ref, quantity) if quantity != "statistic" else 0.0
+    close(es[quantity], ref[quantity], rtol, atol=atol)
 
 
 # -- the model and its API ----------------------------------------------------------------------
@@ -263,7 +158,7 @@ def test_slope_time_keyword_names_another_numeric_column():
     ref, _ = _fit(GRID[0])
     assert res.formula == "value ~ occasion * arm + (months | participant)"
     assert list(res.random["var1"].fillna("")) == ["(Intercept)", "months", "(Intercept)", ""]
-    _close(res.fixed["estimate"], ref.fixed["estimate"], 1e-10)
+    close(res.fixed["estimate"], ref.fixed["estimate"], 1e-10)
     assert res.loglik == pytest.approx(ref.loglik, rel=1e-12)
     # without slope_time, the default "time" column is missing
     with pytest.raises(imrstats.DataError, match="'time' is not in the data") as err:
@@ -315,7 +210,7 @@ def test_plot_draws_every_occasion_and_arm():
     for container, arm in zip(ax.containers, ["TAU", "IMR"], strict=True):
         line = container.lines[0]
         emm = res.emmeans()
-        _close(line.get_ydata(), emm.loc[emm["arm"] == arm, "estimate"], 1e-12)
+        close(line.get_ydata(), emm.loc[emm["arm"] == arm, "estimate"], 1e-12)
 
 
 def test_model_sd_is_not_defined_for_the_nested_fit():
@@ -338,8 +233,8 @@ def test_the_fit_does_not_depend_on_the_origin_or_unit_of_the_slope_time(shift, 
     data["time"] = factor * (data["time"] + shift)
     res = imrstats.mixed(data, "y", time="occasion", random="slope")
     assert res.loglik == pytest.approx(ref.loglik, rel=1e-10)
-    _close(res.fixed["estimate"], ref.fixed["estimate"], 1e-6, atol=1e-8)
-    _close(res.fixed["std_error"], ref.fixed["std_error"], 1e-5)
+    close(res.fixed["estimate"], ref.fixed["estimate"], 1e-6, atol=1e-8)
+    close(res.fixed["std_error"], ref.fixed["std_error"], 1e-5)
     sd_model = [r.effect_size(sd="model").to_frame()["sd_raw"].iloc[0] for r in (res, ref)]
     assert sd_model[0] == pytest.approx(sd_model[1], rel=1e-6)
 

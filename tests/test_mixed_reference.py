@@ -27,25 +27,21 @@ Tolerances (relative, each with its reason):
 from __future__ import annotations
 
 import functools
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import _mixed_helpers as checks
 import imrstats
+from _mixed_helpers import ADJUST, CON_TOL, EMM_TOL, close
 from _reference import load_lme4_trial as _load
-from _reference import read_csv as _read_csv
-from imrstats._mixed_result import ExcludedRowsWarning, SingularFitWarning
+from _reference import read_lme4_fixtures
+from imrstats._mixed_result import ExcludedRowsWarning
 
-REF = Path(__file__).parent / "reference" / "lme4"
-FIT = _read_csv(REF / "fit.csv")
-FIXED = _read_csv(REF / "fixed.csv")
-RANDOM = _read_csv(REF / "random.csv", keep_default_na=False, na_values=["NA"])
-EMMEANS = _read_csv(REF / "emmeans.csv")
-CONTRASTS = _read_csv(REF / "contrasts.csv")
-LRT = _read_csv(REF / "lrt.csv")
+FIT, FIXED, RANDOM, EMMEANS, CONTRASTS, LRT = read_lme4_fixtures(
+    "", "fit", "fixed", "random", "emmeans", "contrasts", "lrt"
+)
 LRT_GRID = tuple(
     (d, m) for m in ("REML", "ML") for d in ("sleepstudy", "trial_slope", "trial_boundary")
 )
@@ -58,9 +54,6 @@ EMM_GRID = (
     "trial_occasion-intercept-REML",
     "trial_occasion-intercept-ML",
 )
-ADJUST = ("none", "holm", "bonferroni", "sidak")
-EMM_TOL = {"estimate": 1e-6, "std_error": 1e-6, "df": 1e-5, "ci_low": 1e-6, "ci_high": 1e-6}
-CON_TOL = {**EMM_TOL, "statistic": 1e-6, "p_value": 1e-4}
 
 DATASETS = (
     "sleepstudy",
@@ -81,57 +74,17 @@ GRID = tuple(
 )
 CASES = tuple(FIT["case"])
 
-FIXED_TOL = {
-    "estimate": 1e-6,
-    "std_error": 1e-6,
-    "statistic": 1e-6,
-    "ci_low": 1e-6,
-    "ci_high": 1e-6,
-    "df": 1e-5,
-    "p_value": 1e-3,
-}
-FIT_TOL = {"loglik": 1e-10, "aic": 1e-10, "bic": 1e-10, "deviance": 1e-10, "sigma": 1e-5}
-
-
-
 
 @functools.cache
 def _fit(case: str) -> tuple[imrstats.MixedResult, tuple[type, ...]]:
-    rec = FIT.set_index("case").loc[case]
-    kwargs = {"random": rec["random"], "method": rec["method"]}
-    if rec["dataset"] == "sleepstudy":
-        kwargs["arm"] = None
-    if rec["dataset"] == "trial_occasion":
-        kwargs["time"] = "occasion"
-    if rec["dataset"] == "trial_covariates":
-        kwargs["covariates"] = ("age", "site")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = imrstats.mixed(_load(rec["dataset"]), "y", **kwargs)
-    return res, tuple(w.category for w in caught)
-
-
-def _close(actual: np.ndarray, desired: np.ndarray, rtol: float, atol: float = 0.0) -> None:
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
+    return checks.fit_case(FIT, case)
 
 
 def test_grid_is_complete():
     assert sorted(CASES) == sorted(GRID)
     assert len(set(CASES)) == len(CASES)
-    assert set(FIXED["case"]) == set(GRID)
-    assert set(RANDOM["case"]) == set(GRID)
     # every R column we store is checked by some test below
-    assert set(FIXED.columns) - {"case", "term"} == set(FIXED_TOL)
-    stored = set(FIT.columns) - {"case", "dataset", "random", "method"}
-    assert stored == set(FIT_TOL) | {
-        "nobs",
-        "ngroups",
-        "theta1",
-        "theta2",
-        "theta3",
-        "singular",
-        "deviance_default_start",
-    }
+    checks.assert_tables_cover(GRID, FIT, FIXED, RANDOM, n_theta=3, clustered=False)
     assert set(EMMEANS["case"]) == set(EMM_GRID)
     assert set(EMMEANS.columns) == {"case", "arm", "time", "occasion"} | set(EMM_TOL)
     assert set(zip(CONTRASTS["case"], CONTRASTS["adjust"], strict=True)) == {
@@ -149,40 +102,17 @@ def test_terms_match(case):
     assert list(res.fixed["term"]) == list(FIXED.loc[FIXED["case"] == case, "term"])
 
 
-@pytest.mark.parametrize("quantity", sorted(FIXED_TOL))
-@pytest.mark.parametrize("case", GRID)
-def test_fixed(case, quantity):
-    res, _ = _fit(case)
-    ref = FIXED[FIXED["case"] == case]
-    # Estimates near zero: a relative tolerance alone is meaningless there, so differences up
-    # to 1e-5 standard errors (1e-5 for t) are accepted too.
-    atol = {"estimate": 1e-5, "ci_low": 1e-5, "ci_high": 1e-5, "statistic": 1e-5}
-    scale = ref["std_error"].to_numpy() if quantity != "statistic" else 1.0
-    _close(
-        res.fixed[quantity].to_numpy(),
-        ref[quantity].to_numpy(),
-        FIXED_TOL[quantity],
-        atol=atol.get(quantity, 0.0) * np.min(scale),
-    )
-
-
-@pytest.mark.parametrize("quantity", sorted(FIT_TOL))
-@pytest.mark.parametrize("case", GRID)
-def test_fit_statistics(case, quantity):
-    res, _ = _fit(case)
-    ref = FIT.set_index("case").loc[case]
-    _close(np.array([getattr(res, quantity)]), np.array([ref[quantity]]), FIT_TOL[quantity])
+# Estimates near zero: a relative tolerance alone is meaningless there, so differences up to 1e-5
+# standard errors (1e-5 for t) are accepted too.
+test_fixed = checks.fixed_effects_test(_fit, FIXED, GRID)
+test_fit_statistics = checks.fit_statistics_test(_fit, FIT, GRID)
 
 
 @pytest.mark.parametrize("case", GRID)
 def test_counts_and_boundary(case):
     res, caught = _fit(case)
     ref = FIT.set_index("case").loc[case]
-    assert res.nobs == ref["nobs"]
-    assert res.ngroups == ref["ngroups"]
-    assert res.singular == bool(ref["singular"])
-    assert (SingularFitWarning in caught) == bool(ref["singular"])
-    assert res.converged
+    checks.assert_counts(res, caught, ref)
     n_missing = int(_load(ref["dataset"])["value"].isna().sum())
     assert len(res.excluded) == n_missing
     assert ExcludedRowsWarning not in caught  # missing outcomes only: no warning
@@ -191,23 +121,10 @@ def test_counts_and_boundary(case):
 @pytest.mark.parametrize("case", GRID)
 def test_theta(case):
     res, _ = _fit(case)
-    ref = FIT.set_index("case").loc[case]
-    desired = ref[["theta1", "theta2", "theta3"]].to_numpy(dtype=float)
-    desired = desired[~np.isnan(desired)]
-    _close(res.theta, desired, 1e-4, atol=1e-8)
+    checks.assert_theta(res, FIT.set_index("case").loc[case])
 
 
-@pytest.mark.parametrize("quantity", ["vcov", "sdcor"])
-@pytest.mark.parametrize("case", GRID)
-def test_random(case, quantity):
-    res, _ = _fit(case)
-    ref = RANDOM[RANDOM["case"] == case]
-    assert list(res.random["group"]) == [
-        "participant" if g == "participant" else "Residual" for g in ref["group"]
-    ]
-    assert list(res.random["var1"].fillna("")) == list(ref["var1"].fillna(""))
-    assert list(res.random["var2"].fillna("")) == list(ref["var2"].fillna(""))
-    _close(res.random[quantity].to_numpy(), ref[quantity].to_numpy(), 1e-4)
+test_random = checks.random_effects_test(_fit, RANDOM, GRID)
 
 
 def _at(case: str) -> dict[str, list[float]] | None:
@@ -232,8 +149,8 @@ def test_emmeans(case, quantity):
     if "occasion" in case:
         assert list(mine["occasion"].astype(str)) == list(ref["occasion"])
     else:
-        _close(mine["time"].to_numpy(), ref["time"].to_numpy(), 1e-15)
-    _close(mine[quantity].to_numpy(), ref[quantity].to_numpy(), EMM_TOL[quantity])
+        close(mine["time"].to_numpy(), ref["time"].to_numpy(), 1e-15)
+    close(mine[quantity].to_numpy(), ref[quantity].to_numpy(), EMM_TOL[quantity])
 
 
 @pytest.mark.parametrize("quantity", sorted(CON_TOL))
@@ -247,7 +164,7 @@ def test_contrasts(case, adjust, quantity):
     key = _time_key(ref, case)
     mine_key = _time_key(mine, case)
     assert [str(k) for k in mine_key] == [str(k) for k in key]
-    _close(mine[quantity].to_numpy(), ref[quantity].to_numpy(), CON_TOL[quantity])
+    close(mine[quantity].to_numpy(), ref[quantity].to_numpy(), CON_TOL[quantity])
 
 
 @pytest.mark.parametrize("case", GRID)
@@ -287,10 +204,8 @@ def test_lrt(dataset, method):
     big, _ = _fit(f"{dataset}-slope-{method}")
     table = big.lrt(small)
     assert list(table["npar"]) == [ref["npar_reduced"], ref["npar_full"]]
-    _close(
-        table["loglik"].to_numpy(), ref[["loglik_reduced", "loglik_full"]].to_numpy(float), 1e-10
-    )
+    close(table["loglik"].to_numpy(), ref[["loglik_reduced", "loglik_full"]].to_numpy(float), 1e-10)
     assert table["df"].iloc[1] == ref["df"]
     # The statistic is a difference of log-likelihoods (~1e-15 relative each): 1e-9 relative.
-    _close(table["statistic"].to_numpy()[1:], np.array([ref["statistic"]]), 1e-9)
-    _close(table["p_value"].to_numpy()[1:], np.array([ref["p_value"]]), 1e-8)
+    close(table["statistic"].to_numpy()[1:], np.array([ref["statistic"]]), 1e-9)
+    close(table["p_value"].to_numpy()[1:], np.array([ref["p_value"]]), 1e-8)

@@ -8,9 +8,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from imrstats._compat import STR_DTYPE
+from imrstats._mixed_build import (
+    RandomRow,
+    build_result,
+    covariance_rows,
+    fixed_table,
+    formula_parts,
+    random_table,
+)
 from imrstats._mixed_design import build_design, excluded_warning, select_outcome
 from imrstats._mixed_df import satterthwaite_setup
 from imrstats._mixed_engine import (
@@ -27,14 +33,7 @@ from imrstats._mixed_engine import (
 from imrstats._mixed_kr import kenward_roger_setup
 from imrstats._mixed_nested import make_nested_blocks
 from imrstats._mixed_resid_driver import RESIDUALS, check_resid_options, fit_structured
-from imrstats._mixed_result import (
-    FIXED_COLUMNS,
-    RANDOM_COLUMNS,
-    ExcludedRowsWarning,
-    MixedConvergenceWarning,
-    MixedResult,
-    SingularFitWarning,
-)
+from imrstats._mixed_result import ExcludedRowsWarning, MixedResult
 
 __all__ = ["mixed"]
 
@@ -397,7 +396,6 @@ def mixed(
     beta[0] += shift
     vcov = sigma2 * np.linalg.inv(fac.rxtrx)
     se = np.sqrt(np.diag(vcov))
-    stat = beta / se
 
     ddf: Any = None
     vcov_unadjusted = None
@@ -407,133 +405,55 @@ def mixed(
         ddf = kenward_roger_setup(blocks, to_internal(theta), sigma2, scales, vcov)
         vcov_unadjusted, vcov = vcov, ddf.vcov_adjusted
         se = np.sqrt(np.diag(vcov))
-        stat = beta / se
-    if ddf is not None:
-        dfs = ddf.df(np.eye(p))
-    elif df == "residual":
-        dfs = np.full(p, float(n - p))
-    else:
-        dfs = np.full(p, np.inf)
-    alpha = 1.0 - level
-    pval = 2.0 * stats.t.sf(np.abs(stat), dfs)
-    crit = stats.t.ppf(1.0 - alpha / 2.0, dfs)
-    fixed = pd.DataFrame(
-        {
-            "term": pd.Series(design.terms, dtype=STR_DTYPE),
-            "estimate": beta,
-            "std_error": se,
-            "df": dfs,
-            "statistic": stat,
-            "p_value": pval,
-            "ci_low": beta - crit * se,
-            "ci_high": beta + crit * se,
-        },
-        columns=list(FIXED_COLUMNS),
-    )
-    fixed.attrs["level"] = level
+    fixed = fixed_table(design.terms, beta, se, level, ddf=ddf, df=df, n=n)
 
-    grp, v1, v2, vc, sc = [], [], [], [], []
+    recs: list[RandomRow] = []
     at = 0
     for name, znames in [(participant, design.z_terms), (cluster, zg_terms)][: len(layout)]:
         qt = len(znames)
         lam = lambda_from_theta(theta[at : at + n_theta(qt)], qt)
         at += n_theta(qt)
-        cov_re = sigma2 * lam @ lam.T
-        for i in range(qt):
-            grp.append(name)
-            v1.append(znames[i])
-            v2.append(None)
-            vc.append(cov_re[i, i])
-            sc.append(np.sqrt(cov_re[i, i]))
-        for j in range(qt):
-            for i in range(j + 1, qt):
-                grp.append(name)
-                v1.append(znames[j])
-                v2.append(znames[i])
-                vc.append(cov_re[i, j])
-                denom = np.sqrt(cov_re[i, i] * cov_re[j, j])
-                sc.append(cov_re[i, j] / denom if denom > 0 else np.nan)
-    grp.append("Residual")
-    v1.append(None)
-    v2.append(None)
-    vc.append(sigma2)
-    sc.append(sigma)
-    random_frame = pd.DataFrame(
-        {
-            "group": pd.Series(grp, dtype=STR_DTYPE),
-            "var1": pd.Series(v1, dtype=STR_DTYPE),
-            "var2": pd.Series(v2, dtype=STR_DTYPE),
-            "vcov": np.asarray(vc, dtype=float),
-            "sdcor": np.asarray(sc, dtype=float),
-        },
-        columns=list(RANDOM_COLUMNS),
-    )
+        recs += covariance_rows(name, znames, sigma2 * lam @ lam.T)
+    recs.append(("Residual", None, None, sigma2, sigma))
+    random_frame = random_table(recs)
 
-    deviance = res.deviance
-    loglik = -0.5 * deviance
     k = p + theta.size + 1
-    fixed_part = f"{time} * {arm}" if arm is not None else time
-    if covariates:
-        fixed_part += " + " + " + ".join(covariates)
     st = design.slope_time
-    re_part = f"({st} | {participant})" if random == "slope" else f"(1 | {participant})"
+    fixed_part, re_part = formula_parts(time, arm, covariates, random, st, participant)
     if cluster is not None:
         # lme4: in_group = 1 when the cluster is set; group = the cluster, else the participant.
         g_part = {"slope": f"in_group:{st}", "intercept": "in_group"}.get(
             cluster_random, f"in_group + in_group:{st}"
         )
         re_part += f" + (0 + {g_part} | {cluster})"
-    diagnostics = {
-        "rel_gradient": res.rel_gradient,
-        "gradient": res.gradient,
-        "at_bound": res.at_bound,
-        "optimizer_message": res.message,
-        "optimizer_success": res.optimizer_success,
-        "n_evaluations": res.n_evaluations,
-        "time_scale": s,
-    }
+    diagnostics: dict[str, Any] = {}
     if vcov_unadjusted is not None:
         diagnostics["vcov_unadjusted"] = pd.DataFrame(
             vcov_unadjusted, index=design.terms, columns=design.terms
         )
-    result = MixedResult(
+    return build_result(
+        res,
+        design,
+        vcov=vcov,
+        n_params=k,
+        nobs=n,
+        singular=singular,
+        at_bound=res.at_bound,
+        time_scale=s,
+        diagnostics=diagnostics,
+        model="the mixed model",
+        stacklevel=2,
         fixed=fixed,
         random=random_frame,
-        vcov=pd.DataFrame(vcov, index=design.terms, columns=design.terms),
-        loglik=float(loglik),
-        aic=float(deviance + 2.0 * k),
-        bic=float(deviance + k * np.log(n)),
-        deviance=float(deviance),
-        nobs=int(n),
         ngroups=int(blocks.m),
         method=method,
         df_method=df,
         level=level,
-        converged=res.converged,
-        singular=singular,
         theta=theta,
         sigma=sigma,
-        excluded=design.excluded,
-        diagnostics=diagnostics,
         formula=f"value ~ {fixed_part} + {re_part}",
         outcome=outcome,
         rater=rater_used,
         _ddf=ddf,
-        _design_info=design.info,
         nclusters=design.n_clusters if cluster is not None else None,
     )
-    if not res.converged:
-        warnings.warn(
-            f"the mixed model did not converge: max |H^-1 g| = {res.rel_gradient:.2e}, "
-            f"optimizer: {res.message}; results are unreliable",
-            MixedConvergenceWarning,
-            stacklevel=2,
-        )
-    if singular:
-        warnings.warn(
-            "boundary (singular) fit: a random-effect variance is estimated as zero or the "
-            "intercept-slope correlation as +-1; consider a simpler random part",
-            SingularFitWarning,
-            stacklevel=2,
-        )
-    return result

@@ -13,22 +13,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from imrstats._compat import STR_DTYPE
 from imrstats._errors import DataError
+from imrstats._mixed_build import (
+    build_result,
+    covariance_rows,
+    fixed_table,
+    formula_parts,
+    random_table,
+)
 from imrstats._mixed_design import build_design, excluded_warning, select_outcome
 from imrstats._mixed_engine import fit as fit_engine
 from imrstats._mixed_engine import lambda_from_theta, make_blocks, n_theta, theta_from_lambda
 from imrstats._mixed_resid import fit_resid, make_resid_model, resid_satterthwaite
-from imrstats._mixed_result import (
-    FIXED_COLUMNS,
-    RANDOM_COLUMNS,
-    ExcludedRowsWarning,
-    MixedConvergenceWarning,
-    MixedResult,
-    SingularFitWarning,
-)
+from imrstats._mixed_result import ExcludedRowsWarning, MixedResult
 
 __all__ = ["RESIDUALS", "check_resid_options", "fit_structured"]
 
@@ -151,41 +149,12 @@ def fit_structured(
     beta[0] += shift
     vcov = sigma2 * res.vcov_unscaled
     se = np.sqrt(np.diag(vcov))
-    stat = beta / se
     satt = None
     if df == "satterthwaite":
         satt = resid_satterthwaite(model, res.eta, sigma, reml=reml)
-        dfs = satt.df(np.eye(p))
-    elif df == "residual":
-        dfs = np.full(p, float(n - p))
-    else:
-        dfs = np.full(p, np.inf)
-    crit = stats.t.ppf(1.0 - (1.0 - level) / 2.0, dfs)
-    fixed = pd.DataFrame(
-        {
-            "term": pd.Series(design.terms, dtype=STR_DTYPE),
-            "estimate": beta,
-            "std_error": se,
-            "df": dfs,
-            "statistic": stat,
-            "p_value": 2.0 * stats.t.sf(np.abs(stat), dfs),
-            "ci_low": beta - crit * se,
-            "ci_high": beta + crit * se,
-        },
-        columns=list(FIXED_COLUMNS),
-    )
-    fixed.attrs["level"] = level
+    fixed = fixed_table(design.terms, beta, se, level, ddf=satt, df=df, n=n)
 
-    cov_re = sigma2 * lam @ lam.T
-    recs: list[tuple[str, str | None, str | None, float, float]] = []
-    zt = design.z_terms
-    for i in range(q):
-        recs.append((participant, zt[i], None, cov_re[i, i], np.sqrt(cov_re[i, i])))
-    if q == 2:
-        den = np.sqrt(cov_re[0, 0] * cov_re[1, 1])
-        recs.append(
-            (participant, zt[0], zt[1], cov_re[1, 0], cov_re[1, 0] / den if den > 0 else np.nan)
-        )
+    recs = covariance_rows(participant, design.z_terms, sigma2 * lam @ lam.T)
     recs.append(("Residual", None, None, sigma2, sigma))
     resid_info: dict[str, Any] = {"structure": residual}
     if structure == "ar1":
@@ -212,76 +181,38 @@ def fit_structured(
     else:
         text, resid_part = "independent", ""
     resid_info["text"] = text
-    random_frame = pd.DataFrame(
-        {
-            "group": pd.Series([r[0] for r in recs], dtype=STR_DTYPE),
-            "var1": pd.Series([r[1] for r in recs], dtype=STR_DTYPE),
-            "var2": pd.Series([r[2] for r in recs], dtype=STR_DTYPE),
-            "vcov": np.array([r[3] for r in recs], dtype=float),
-            "sdcor": np.array([r[4] for r in recs], dtype=float),
-        },
-        columns=list(RANDOM_COLUMNS),
-    )
-    n_extra = model.n_extra
-    k = p + nt + n_extra + 1
-    fixed_part = f"{time} * {arm}" if arm is not None else time
-    if covariates:
-        fixed_part += " + " + " + ".join(covariates)
-    re_part = (
-        f"({design.slope_time} | {participant})" if random == "slope" else f"(1 | {participant})"
-    )
+    k = p + nt + model.n_extra + 1
+    fixed_part, re_part = formula_parts(time, arm, covariates, random, design.slope_time,
+                                        participant)  # fmt: skip
     formula = f"value ~ {fixed_part} + {re_part}" + (
         f"; residual: {resid_part}" if resid_part else ""
     )
-    diagnostics = {
-        "rel_gradient": res.rel_gradient,
-        "gradient": res.gradient,
-        "at_bound": np.zeros(0, dtype=bool),
-        "optimizer_message": res.message,
-        "optimizer_success": res.optimizer_success,
-        "n_evaluations": res.n_evaluations,
-        "time_scale": design.time_scale,
-        "residual": resid_info,
-        "n_residual_parameters": n_extra,
-        "iid_deviance": res.start_deviance,
-    }
-    result = MixedResult(
+    return build_result(
+        res,
+        design,
+        vcov=vcov,
+        n_params=k,
+        nobs=n,
+        singular=singular,
+        at_bound=np.zeros(0, dtype=bool),
+        time_scale=design.time_scale,
+        diagnostics={
+            "residual": resid_info,
+            "n_residual_parameters": model.n_extra,
+            "iid_deviance": res.start_deviance,
+        },
+        model=f"the mixed model with residual={residual!r}",
+        stacklevel=3,
         fixed=fixed,
-        random=random_frame,
-        vcov=pd.DataFrame(vcov, index=design.terms, columns=design.terms),
-        loglik=float(-0.5 * res.deviance),
-        aic=float(res.deviance + 2.0 * k),
-        bic=float(res.deviance + k * np.log(n)),
-        deviance=float(res.deviance),
-        nobs=int(n),
+        random=random_table(recs),
         ngroups=int(model.m),
         method=method,
         df_method=df,
         level=level,
-        converged=res.converged,
-        singular=singular,
         theta=theta,
         sigma=sigma,
-        excluded=design.excluded,
-        diagnostics=diagnostics,
         formula=formula,
         outcome=outcome,
         rater=rater_used,
         _ddf=satt,
-        _design_info=design.info,
     )
-    if not res.converged:
-        warnings.warn(
-            f"the mixed model with residual={residual!r} did not converge: max |H^-1 g| = "
-            f"{res.rel_gradient:.2e}, optimizer: {res.message}; results are unreliable",
-            MixedConvergenceWarning,
-            stacklevel=3,
-        )
-    if singular:
-        warnings.warn(
-            "boundary (singular) fit: a random-effect variance is estimated as zero or the "
-            "intercept-slope correlation as +-1; consider a simpler random part",
-            SingularFitWarning,
-            stacklevel=3,
-        )
-    return result

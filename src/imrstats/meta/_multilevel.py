@@ -417,7 +417,16 @@ def pool_multilevel(
 
     from imrstats._errors import DataError, ProblemLog
     from imrstats.meta._multilevel_result import MultilevelResult
-    from imrstats.meta._pool import _as_float, _column, _formula_columns, design_matrix
+    from imrstats.meta._pool import (
+        _as_float,
+        check_full_rank,
+        check_level_control,
+        design_matrix,
+        effect_checks,
+        moderator_frame,
+        read_columns,
+        row_problems,
+    )
 
     if method not in ML_METHODS:
         raise ValueError(
@@ -428,69 +437,19 @@ def pool_multilevel(
         raise ValueError(f"a three-level model (cluster=) takes test 'z' or 't', got {test!r}")
     if weights is not None:
         raise ValueError("weights= is not available for a three-level model (cluster=)")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    unknown = set(control or {}) - set(ML_CONTROL)
-    if unknown:
-        raise ValueError(
-            f"unknown control keys {sorted(unknown)} for a three-level model; "
-            f"known: {sorted(ML_CONTROL)}"
-        )
+    check_level_control(level, control, ML_CONTROL, " for a three-level model")
     con = {**ML_CONTROL, **(control or {})}
-    y_raw, y_name = _column(data, yi, "yi")
-    v_raw, v_name = _column(data, vi, "vi")
-    c_raw, c_name = _column(data, cluster, "cluster")
+    cols = read_columns(data, yi=yi, vi=vi, cluster=cluster, labels=labels)
+    (y_raw, y_name), (v_raw, v_name), (c_raw, c_name) = cols["yi"], cols["vi"], cols["cluster"]
     n = len(y_raw)
-    problems = ProblemLog()
-    for arr, name in ((v_raw, v_name), (c_raw, c_name)):
-        if len(arr) != n:
-            problems.add("length_mismatch", f"yi has {n} values, {name} has {len(arr)}",
-                         column=name)  # fmt: skip
-    lab = None
-    if labels is not None:
-        lab_raw, lab_name = _column(data, labels, "labels")
-        if len(lab_raw) != n:
-            problems.add("length_mismatch", f"yi has {n} values, labels has {len(lab_raw)}",
-                         column=lab_name)  # fmt: skip
-        lab = tuple(str(x) for x in lab_raw)
-    problems.raise_if_any("pool(): inputs of different lengths")
-
-    def study(i: int) -> str:
-        return repr(lab[i]) if lab is not None else f"{i + 1}"
-
+    lab = None if labels is None else tuple(str(x) for x in cols["labels"][0])
     y = _as_float(y_raw, y_name)
     v = _as_float(v_raw, v_name)
-    bad_y = ~np.isfinite(y)
-    with np.errstate(invalid="ignore"):
-        bad_v = ~(np.isfinite(v) & (v > 0))
     bad_c = np.asarray(pd.isna(pd.Series(c_raw, dtype=object)))
-    for i in np.flatnonzero(bad_y | bad_v | bad_c):
-        if bad_y[i]:
-            problems.add("missing_yi", f"study {study(i)}: yi is missing or not finite",
-                         row=int(i), column=y_name, value=y[i])  # fmt: skip
-        if bad_v[i]:
-            problems.add("nonpositive_vi",
-                         f"study {study(i)}: sampling variance must be finite and > 0",
-                         row=int(i), column=v_name, value=v[i])  # fmt: skip
-        if bad_c[i]:
-            problems.add("missing_cluster", f"study {study(i)}: cluster is missing",
-                         row=int(i), column=c_name, value=c_raw[i])  # fmt: skip
-    if isinstance(mods, pd.DataFrame):
-        frame, mods_spec = mods.reset_index(drop=True), list(mods.columns)
-    else:
-        if mods is not None and data is None:
-            raise TypeError("mods= names columns: pass data=, or give mods as a DataFrame")
-        frame = data.reset_index(drop=True) if (data is not None and mods is not None) else None
-        mods_spec = mods
-    if mods_spec is not None:
-        for col in _formula_columns(mods_spec, frame):
-            for i in np.flatnonzero(frame[col].isna().to_numpy()):
-                problems.add("missing_moderator", f"study {study(i)}: moderator {col!r} is missing",
-                             row=int(i), column=col)  # fmt: skip
-        if not isinstance(mods_spec, str):
-            for col in mods_spec:
-                if col not in frame.columns:
-                    problems.add("missing_column", "moderator not in data", column=col)
+    problems = ProblemLog()
+    c_check = (bad_c, "missing_cluster", "cluster is missing", c_name, c_raw)
+    row_problems(problems, lab, [*effect_checks(y, v, y_name, v_name), c_check])
+    frame, mods_spec = moderator_frame(data, mods, problems, lab)
     problems.raise_if_any("pool(): unusable study data")
     X, terms, design = design_matrix(frame, mods_spec, n)
     k, p = X.shape
@@ -499,11 +458,7 @@ def pool_multilevel(
             f"{k} effects cannot estimate {p} coefficients and two variance components",
             [{"rule": "too_few_studies", "message": f"k = {k}, p = {p}"}],
         )
-    if p > 1 and np.linalg.matrix_rank(X) < p:
-        raise DataError(
-            "the moderators are collinear (model matrix not of full rank)",
-            [{"rule": "collinear_moderators", "message": ", ".join(terms)}],
-        )
+    check_full_rank(X, terms)
     codes, uniques = pd.factorize(pd.Series(np.asarray(c_raw, dtype=object)))
     if len(uniques) == k:
         warnings.warn(

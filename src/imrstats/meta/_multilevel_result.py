@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from imrstats._compat import as_str
 from imrstats._errors import DataError
 from imrstats._vocab import ESTIMATE_COLUMNS
+from imrstats.meta._coefficients import CoefficientsMixin
 from imrstats.meta._multilevel import MultilevelFit, profile_ci
-from imrstats.meta._robust import RobustResult, _clusters, _sym_inv_sqrt
+from imrstats.meta._robust import (
+    RobustResult,
+    _clusters,
+    _sym_inv_sqrt,
+    cluster_groups,
+    require_clusters,
+    satterthwaite_df,
+    t_table,
+)
 from imrstats.meta._tables import tidy_frame
 
 __all__ = ["MultilevelResult"]
@@ -43,12 +51,8 @@ def _not_for_three_levels(name: str, why: str) -> Any:
     return method
 
 
-def _scalar_or_array(values: np.ndarray) -> float | np.ndarray:
-    return float(values[0]) if values.shape[0] == 1 else values.copy()
-
-
 @dataclass(frozen=True, repr=False, eq=False)
-class MultilevelResult:
+class MultilevelResult(CoefficientsMixin):
     r"""Result of :func:`imrstats.meta.pool` with ``cluster=``: a three-level model (metafor
     ``rma.mv(yi, vi, mods, random = ~ 1 | cluster/es_id)``).
 
@@ -131,16 +135,6 @@ class MultilevelResult:
 
     # ------------------------------------------------------------------ numbers
     @property
-    def k(self) -> int:
-        """Number of effects."""
-        return int(self.X.shape[0])
-
-    @property
-    def p(self) -> int:
-        """Number of coefficients."""
-        return int(self.X.shape[1])
-
-    @property
     def n_clusters(self) -> int:
         """Number of clusters."""
         return len(self.cluster_labels)
@@ -149,56 +143,6 @@ class MultilevelResult:
     def n_levels(self) -> tuple[int, int]:
         """Levels of each variance component (clusters, effects), metafor's ``s.nlevels``."""
         return (self.n_clusters, self.k)
-
-    @property
-    def study_labels(self) -> list[str]:
-        """Effect labels (the given ``labels`` or "1", "2", ...)."""
-        return list(self.labels) if self.labels is not None else [str(i + 1) for i in range(self.k)]
-
-    @property
-    def coef(self) -> np.ndarray:
-        """All coefficients (array of length p)."""
-        return self.fit.beta.copy()
-
-    @property
-    def vcov(self) -> np.ndarray:
-        """Variance-covariance matrix of the coefficients (p x p)."""
-        return self.fit.vcov.copy()
-
-    @property
-    def estimate(self) -> float | np.ndarray:
-        """Pooled estimate (intercept-only model) or the coefficients."""
-        return _scalar_or_array(self.fit.beta)
-
-    @property
-    def std_error(self) -> float | np.ndarray:
-        """Model-based standard error(s)."""
-        return _scalar_or_array(self.fit.se)
-
-    @property
-    def statistic(self) -> float | np.ndarray:
-        """z or t statistic(s)."""
-        return _scalar_or_array(self.fit.statistic)
-
-    @property
-    def p_value(self) -> float | np.ndarray:
-        """Two-sided p-value(s)."""
-        return _scalar_or_array(self.fit.p_value)
-
-    @property
-    def df(self) -> float:
-        """Degrees of freedom of the t tests (``k - p``, as rma.mv); NaN for z tests."""
-        return self.fit.df
-
-    @property
-    def ci_low(self) -> float | np.ndarray:
-        """Lower confidence limit(s) at ``level``."""
-        return _scalar_or_array(self.fit.beta - self.fit.crit * self.fit.se)
-
-    @property
-    def ci_high(self) -> float | np.ndarray:
-        """Upper confidence limit(s) at ``level``."""
-        return _scalar_or_array(self.fit.beta + self.fit.crit * self.fit.se)
 
     @property
     def sigma2(self) -> tuple[float, float]:
@@ -214,11 +158,6 @@ class MultilevelResult:
         )
 
     @property
-    def vt(self) -> float:
-        """metafor's "typical" sampling variance ``(k - p) / tr(P)``, ``P`` with weights 1/vi."""
-        return self.fit.vt
-
-    @property
     def I2_levels(self) -> tuple[float, float]:
         """Multilevel I^2 (%) of each level: ``100 sigma2_r / (sigma2_1 + sigma2_2 + vt)``
         (between clusters, within clusters)."""
@@ -230,36 +169,6 @@ class MultilevelResult:
         """Multilevel I^2 (%), total: ``100 (sigma2_1 + sigma2_2) / (sigma2_1 + sigma2_2 + vt)``
         (Nakagawa & Santos 2012; metafor FAQ)."""
         return sum(self.I2_levels)
-
-    @property
-    def Q(self) -> float:
-        """Q_E: test of residual heterogeneity (weights ``1/vi``, ``k - p`` df)."""
-        return self.fit.QE
-
-    @property
-    def Q_df(self) -> int:
-        """Degrees of freedom of Q_E (``k - p``)."""
-        return self.fit.QE_df
-
-    @property
-    def Q_p(self) -> float:
-        """p-value of Q_E."""
-        return self.fit.QE_p
-
-    @property
-    def QM(self) -> float:
-        """Omnibus test of the moderators (chi-square for ``test="z"``, F for ``"t"``)."""
-        return self.fit.QM
-
-    @property
-    def QM_df(self) -> tuple[float, float]:
-        """(numerator df, denominator df) of QM (denominator NaN for a chi-square test)."""
-        return self.fit.QM_df
-
-    @property
-    def QM_p(self) -> float:
-        """p-value of QM."""
-        return self.fit.QM_p
 
     @property
     def loglik(self) -> float:
@@ -326,15 +235,6 @@ class MultilevelResult:
                 "gradient": f.gradient.copy(), "at_boundary": f.at_boundary}  # fmt: skip
 
     # ------------------------------------------------------------------ frames
-    def to_frame(self) -> pd.DataFrame:
-        """Coefficients: term, estimate, std_error, statistic, df, p_value, ci_low, ci_high."""
-        f = self.fit
-        return tidy_frame({
-            "term": list(self.terms), "estimate": f.beta, "std_error": f.se,
-            "statistic": f.statistic, "df": np.full(self.p, f.df), "p_value": f.p_value,
-            "ci_low": f.beta - f.crit * f.se, "ci_high": f.beta + f.crit * f.se,
-        })  # fmt: skip
-
     def variance_components(self) -> pd.DataFrame:
         """One row per variance component.
 
@@ -477,16 +377,11 @@ class MultilevelResult:
                       "message": "model cluster split over robust clusters"} for b in bad],
                 )  # fmt: skip
         X, p = self.X, self.p
-        if m <= p:
-            raise DataError(
-                f"robust() needs more clusters than coefficients: {m} clusters, {p} coefficients",
-                [{"column": "cluster", "rule": "too_few_clusters", "message": f"{m} <= {p}"}],
-            )
+        require_clusters(m, p)
         s1, s2 = self.sigma2
         M = self.fit.vcov
         e = self.yi - X @ self.fit.beta
-        order = np.argsort(codes, kind="stable")
-        groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+        groups = cluster_groups(codes)
         U = np.empty((p, m))
         E, Phis = [], []
         for j, idx in enumerate(groups):
@@ -501,28 +396,8 @@ class MultilevelResult:
             Phis.append(Phi)
             U[:, j] = Ej @ e[idx]
         vc = U @ U.T
-        df = np.empty(p)
-        for i in range(p):
-            d = np.empty(m)
-            Q = np.empty((p, m))
-            for j, idx in enumerate(groups):
-                g = E[j][i]
-                d[j] = g @ Phis[j] @ g
-                Q[:, j] = X[idx].T @ g
-            qmq = np.einsum("ij,ij->j", Q, M @ Q)
-            QQ = Q @ Q.T
-            tr = d.sum() - qmq.sum()
-            ss = np.sum(d * d) - 2 * np.sum(d * qmq) + np.trace(M @ QQ @ M @ QQ)
-            df[i] = tr * tr / ss
-        beta = self.fit.beta
-        se = np.sqrt(np.diag(vc))
-        stat = beta / se
-        pv = 2 * special.stdtr(df, -np.abs(stat))
-        crit = -special.stdtrit(df, (1 - self.level) / 2)
-        frame = tidy_frame({
-            "term": list(self.terms), "estimate": beta, "std_error": se, "statistic": stat,
-            "df": df, "p_value": pv, "ci_low": beta - crit * se, "ci_high": beta + crit * se,
-        })  # fmt: skip
+        df = satterthwaite_df(E, groups, X, M, Phis)
+        frame = t_table(self.terms, self.fit.beta, vc, df, self.level)
         title = (f"Cluster-robust inference (clubSandwich CR2, Satterthwaite df): {m} clusters, "
                  f"working model: the three-level {self.method} fit")  # fmt: skip
         return RobustResult(title, frame, self.level, (), type="CR2", adjust=True, n_clusters=m,
@@ -548,50 +423,25 @@ class MultilevelResult:
             f"Q_E({self.Q_df}) = {self.Q:.4f}, p = {self.Q_p:.4g}",
         ]  # fmt: skip
         if self.p > 1:
-            d1, d2 = self.QM_df
-            qm = f"QM({d1:g}) = {self.QM:.4f}" if self.test == "z" else (
-                f"F({d1:g}, {d2:g}) = {self.QM:.4f}")  # fmt: skip
-            lines.append(f"Test of moderators: {qm}, p = {self.QM_p:.4g}")
+            lines.append(self._moderator_test_line())
         if not self.fit.converged:
             lines.append("WARNING: the variance components did not converge")
-        lines.append("")
-        pct = f"{100 * self.level:g} %"
-        lines.append(f"{'term':<16}{'estimate':>11}{'std_error':>11}{'statistic':>11}"
-                     f"{'p_value':>11}   {pct} CI")  # fmt: skip
-        for r in self.to_frame().itertuples(index=False):
-            lines.append(
-                f"{r.term:<16}{r.estimate:>11.4f}{r.std_error:>11.4f}{r.statistic:>11.4f}"
-                f"{r.p_value:>11.4g}   [{r.ci_low:.4f}, {r.ci_high:.4f}]"
-            )
-        if self.test != "z":
-            lines.append(f"(t tests on {self.df:g} df)")
+        lines.extend(self._coefficient_lines())
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        f = self.fit
         return (
             f"<MultilevelResult {self.method}/{self.test}: k={self.k} in {self.n_clusters} "
-            f"clusters, estimate={f.beta[0]:.4g} [{f.beta[0] - f.crit * f.se[0]:.4g}, "
-            f"{f.beta[0] + f.crit * f.se[0]:.4g}], sigma2={self.sigma2[0]:.4g}, "
+            f"clusters, {self._estimate_text()}, sigma2={self.sigma2[0]:.4g}, "
             f"{self.sigma2[1]:.4g}>"
         )
 
     def _repr_html_(self) -> str:
-        pct = f"{100 * self.level:g} %"
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in
-                       ("term", "estimate", "std_error", "statistic", "p_value", f"{pct} CI"))  # fmt: skip
-        body = "".join(
-            f"<tr><td>{html.escape(r.term)}</td><td>{r.estimate:.4f}</td>"
-            f"<td>{r.std_error:.4f}</td><td>{r.statistic:.4f}</td><td>{r.p_value:.4g}</td>"
-            f"<td>[{r.ci_low:.4f}, {r.ci_high:.4f}]</td></tr>"
-            for r in self.to_frame().itertuples(index=False)
-        )
-        het = html.escape(
+        return self._html(
+            self._model_name(),
             f"sigma2_1 = {self.sigma2[0]:.4g}; sigma2_2 = {self.sigma2[1]:.4g}; "
-            f"multilevel I2 = {self.I2:.2f} %; Q_E({self.Q_df}) = {self.Q:.4f}, p = {self.Q_p:.4g}"
+            f"multilevel I2 = {self.I2:.2f} %; Q_E({self.Q_df}) = {self.Q:.4f}, p = {self.Q_p:.4g}",
         )
-        return (f"<div><p><b>{html.escape(self._model_name())}</b></p><p>{het}</p>"
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")  # fmt: skip
 
     def plot(self, ax: Any = None, *, null: float | None = 0.0) -> Any:
         """Forest plot grouped by cluster: effects with normal CIs (rows of a cluster together,

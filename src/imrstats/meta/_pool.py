@@ -195,80 +195,23 @@ def pool(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if test not in TESTS:
         raise ValueError(f"test must be one of {TESTS}, got {test!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    unknown = set(control or {}) - set(DEFAULT_CONTROL)
-    if unknown:
-        raise ValueError(
-            f"unknown control keys {sorted(unknown)}; known: {sorted(DEFAULT_CONTROL)}"
-        )
-
-    y_raw, y_name = _column(data, yi, "yi")
-    v_raw, v_name = _column(data, vi, "vi")
+    check_level_control(level, control, DEFAULT_CONTROL)
+    cols = read_columns(data, yi=yi, vi=vi, labels=labels, weights=weights)
+    (y_raw, y_name), (v_raw, v_name) = cols["yi"], cols["vi"]
     n = len(y_raw)
-    problems = ProblemLog()
-    if len(v_raw) != n:
-        problems.add("length_mismatch", f"yi has {n} values, vi has {len(v_raw)}", column=v_name)
-    if labels is None:
-        lab = None
-    else:
-        lab_raw, lab_name = _column(data, labels, "labels")
-        if len(lab_raw) != n:
-            problems.add(
-                "length_mismatch", f"yi has {n} values, labels has {len(lab_raw)}", column=lab_name
-            )
-        lab = tuple(str(x) for x in lab_raw)
-    w_arr = None
-    if weights is not None:
-        w_raw, w_name = _column(data, weights, "weights")
-        if len(w_raw) != n:
-            problems.add(
-                "length_mismatch", f"yi has {n} values, weights has {len(w_raw)}", column=w_name
-            )
-    problems.raise_if_any("pool(): inputs of different lengths")
-
-    def study(i: int) -> str:
-        return repr(lab[i]) if lab is not None else f"{i + 1}"
-
+    lab = None if labels is None else tuple(str(x) for x in cols["labels"][0])
     y = _as_float(y_raw, y_name)
     v = _as_float(v_raw, v_name)
-    bad_y = ~np.isfinite(y)
-    with np.errstate(invalid="ignore"):
-        bad_v = ~(np.isfinite(v) & (v > 0))
-    for i in np.flatnonzero(bad_y | bad_v):
-        if bad_y[i]:
-            problems.add("missing_yi", f"study {study(i)}: yi is missing or not finite",
-                         row=int(i), column=y_name, value=y[i])  # fmt: skip
-        if bad_v[i]:
-            problems.add("nonpositive_vi",
-                         f"study {study(i)}: sampling variance must be finite and > 0",
-                         row=int(i), column=v_name, value=v[i])  # fmt: skip
+    problems = ProblemLog()
+    row_problems(problems, lab, effect_checks(y, v, y_name, v_name))
+    w_arr = None
     if weights is not None:
+        w_raw, w_name = cols["weights"]
         w_arr = _as_float(w_raw, w_name)
-        with np.errstate(invalid="ignore"):
-            bad_w = ~(np.isfinite(w_arr) & (w_arr > 0))
-        for i in np.flatnonzero(bad_w):
-            problems.add("nonpositive_weight", f"study {study(i)}: weight must be finite and > 0",
-                         row=int(i), column=w_name, value=w_arr[i])  # fmt: skip
-
-    # moderators
-    if isinstance(mods, pd.DataFrame):
-        frame, mods_spec = mods.reset_index(drop=True), list(mods.columns)
-    else:
-        if mods is not None and data is None:
-            raise TypeError("mods= names columns: pass data=, or give mods as a DataFrame")
-        frame = data.reset_index(drop=True) if (data is not None and mods is not None) else None
-        mods_spec = mods
-    if mods_spec is not None:
-        cols = _formula_columns(mods_spec, frame)
-        for c in cols:
-            if c not in frame.columns:
-                problems.add("missing_column", "moderator not in data", column=c)
-                continue
-            bad = frame[c].isna().to_numpy()
-            for i in np.flatnonzero(bad):
-                problems.add("missing_moderator", f"study {study(i)}: moderator {c!r} is missing",
-                             row=int(i), column=c)  # fmt: skip
+        bad_w = not_positive(w_arr)
+        w_check = (bad_w, "nonpositive_weight", "weight must be finite and > 0", w_name, w_arr)
+        row_problems(problems, lab, [w_check])
+    frame, mods_spec = moderator_frame(data, mods, problems, lab)
     problems.raise_if_any("pool(): unusable study data")
     X, terms, design = design_matrix(frame, mods_spec, n)
     k, p = X.shape
@@ -282,11 +225,7 @@ def pool(
             f"{k} studies cannot estimate {p} coefficients and tau2 (need k > p)",
             [{"rule": "too_few_studies", "message": f"k = {k}, p = {p}"}],
         )
-    if p > 1 and np.linalg.matrix_rank(X) < p:
-        raise DataError(
-            "the moderators are collinear (model matrix not of full rank)",
-            [{"rule": "collinear_moderators", "message": ", ".join(terms)}],
-        )
+    check_full_rank(X, terms)
     con = {**DEFAULT_CONTROL, **(control or {})}
     fit = fit_model(y, v, X, method=method, test=test, level=level, weights=w_arr, control=con)
     R2 = None
@@ -318,3 +257,91 @@ def _formula_columns(mods: str | Sequence[str], frame: pd.DataFrame) -> list[str
 
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", mods))
     return [c for c in frame.columns if c in names]
+
+
+def check_level_control(
+    level: float, control: dict[str, Any] | None, known: dict[str, Any], model: str = ""
+) -> None:
+    """``level`` in (0, 1) and ``control`` keys among ``known`` (``model`` ends the message)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    unknown = set(control or {}) - set(known)
+    if unknown:
+        raise ValueError(f"unknown control keys {sorted(unknown)}{model}; known: {sorted(known)}")
+
+
+def read_columns(data: pd.DataFrame | None, **inputs: Any) -> dict[str, tuple[np.ndarray, str]]:
+    """Resolve each given input (``yi`` first; ``None`` skipped) to ``(array, column name)``;
+    raise one :class:`DataError` listing every input without as many values as ``yi``."""
+    cols = {key: _column(data, value, key) for key, value in inputs.items() if value is not None}
+    n = len(cols["yi"][0])
+    problems = ProblemLog()
+    for key, (arr, name) in cols.items():
+        if len(arr) != n:
+            problems.add("length_mismatch", f"yi has {n} values, {key} has {len(arr)}",
+                         column=name)  # fmt: skip
+    problems.raise_if_any("pool(): inputs of different lengths")
+    return cols
+
+
+def study_name(labels: tuple[str, ...] | None, i: int) -> str:
+    """How a problem message names study ``i`` (its label, else its 1-based number)."""
+    return repr(labels[i]) if labels is not None else f"{i + 1}"
+
+
+def not_positive(x: np.ndarray) -> np.ndarray:
+    """Where ``x`` is missing, infinite or <= 0."""
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(x) & (x > 0))
+
+
+def effect_checks(y: np.ndarray, v: np.ndarray, y_name: str, v_name: str) -> list[Any]:
+    """The row checks of the effect sizes and their sampling variances (see ``row_problems``)."""
+    return [
+        (~np.isfinite(y), "missing_yi", "yi is missing or not finite", y_name, y),
+        (not_positive(v), "nonpositive_vi", "sampling variance must be finite and > 0", v_name, v),
+    ]
+
+
+def row_problems(problems: ProblemLog, labels: tuple[str, ...] | None, checks: list[Any]) -> None:
+    """Add a problem for each failed row check, row by row: a check is ``(bad, rule, message,
+    column, values)`` with ``bad`` a boolean mask."""
+    for i in np.flatnonzero(np.logical_or.reduce([check[0] for check in checks])):
+        for bad, rule, message, column, values in checks:
+            if bad[i]:
+                problems.add(rule, f"study {study_name(labels, i)}: {message}", row=int(i),
+                             column=column, value=values[i])  # fmt: skip
+
+
+def moderator_frame(
+    data: pd.DataFrame | None, mods: Any, problems: ProblemLog, labels: tuple[str, ...] | None
+) -> tuple[pd.DataFrame | None, Any]:
+    """The frame the moderators are read from and their specification; a problem for each
+    moderator not in the frame and for each missing moderator value."""
+    if isinstance(mods, pd.DataFrame):
+        frame, mods_spec = mods.reset_index(drop=True), list(mods.columns)
+    else:
+        if mods is not None and data is None:
+            raise TypeError("mods= names columns: pass data=, or give mods as a DataFrame")
+        frame = data.reset_index(drop=True) if (data is not None and mods is not None) else None
+        mods_spec = mods
+    if mods_spec is not None:
+        for c in _formula_columns(mods_spec, frame):
+            if c not in frame.columns:
+                problems.add("missing_column", "moderator not in data", column=c)
+                continue
+            for i in np.flatnonzero(frame[c].isna().to_numpy()):
+                problems.add("missing_moderator",
+                             f"study {study_name(labels, i)}: moderator {c!r} is missing",
+                             row=int(i), column=c)  # fmt: skip
+    return frame, mods_spec
+
+
+def check_full_rank(X: np.ndarray, terms: tuple[str, ...]) -> None:
+    """Raise a :class:`DataError` (rule ``collinear_moderators``) when X is not of full rank."""
+    p = X.shape[1]
+    if p > 1 and np.linalg.matrix_rank(X) < p:
+        raise DataError(
+            "the moderators are collinear (model matrix not of full rank)",
+            [{"rule": "collinear_moderators", "message": ", ".join(terms)}],
+        )

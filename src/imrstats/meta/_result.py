@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ from scipy import stats
 
 from imrstats._compat import as_str
 from imrstats._vocab import ESTIMATE_COLUMNS
+from imrstats.meta._coefficients import CoefficientsMixin
 from imrstats.meta._confint_types import tau2_interval
 from imrstats.meta._fit import Fit
 from imrstats.meta._qprofile import q_profile
@@ -24,12 +24,8 @@ __all__ = ["MetaResult"]
 _RESULT_COLUMNS = list(ESTIMATE_COLUMNS)
 
 
-def _scalar_or_array(values: np.ndarray) -> float | np.ndarray:
-    return float(values[0]) if values.shape[0] == 1 else values.copy()
-
-
 @dataclass(frozen=True, repr=False, eq=False)
-class MetaResult(DiagnosticsMixin):
+class MetaResult(CoefficientsMixin, DiagnosticsMixin):
     """Result of :func:`imrstats.meta.pool`.
 
     The coefficient attributes (``estimate``, ``std_error``, ``statistic``, ``p_value``,
@@ -82,68 +78,6 @@ class MetaResult(DiagnosticsMixin):
 
     # ------------------------------------------------------------------ numbers
     @property
-    def k(self) -> int:
-        """Number of studies."""
-        return int(self.X.shape[0])
-
-    @property
-    def p(self) -> int:
-        """Number of coefficients."""
-        return int(self.X.shape[1])
-
-    @property
-    def study_labels(self) -> list[str]:
-        """Study labels (the given ``labels`` or "1", "2", ...)."""
-        if self.labels is None:
-            return [str(i + 1) for i in range(self.k)]
-        return list(self.labels)
-
-    @property
-    def coef(self) -> np.ndarray:
-        """All coefficients (array of length p)."""
-        return self.fit.beta.copy()
-
-    @property
-    def vcov(self) -> np.ndarray:
-        """Variance-covariance matrix of the coefficients (p x p)."""
-        return self.fit.vcov.copy()
-
-    @property
-    def estimate(self) -> float | np.ndarray:
-        """Pooled estimate (intercept-only model) or the coefficients."""
-        return _scalar_or_array(self.fit.beta)
-
-    @property
-    def std_error(self) -> float | np.ndarray:
-        """Standard error(s) (Knapp-Hartung-scaled for ``test="knha"``/``"adhoc"``)."""
-        return _scalar_or_array(self.fit.se)
-
-    @property
-    def statistic(self) -> float | np.ndarray:
-        """z or t statistic(s)."""
-        return _scalar_or_array(self.fit.statistic)
-
-    @property
-    def p_value(self) -> float | np.ndarray:
-        """Two-sided p-value(s)."""
-        return _scalar_or_array(self.fit.p_value)
-
-    @property
-    def df(self) -> float:
-        """Degrees of freedom of the t tests (``k - p``); NaN for z tests."""
-        return self.fit.df
-
-    @property
-    def ci_low(self) -> float | np.ndarray:
-        """Lower confidence limit(s) at ``level``."""
-        return _scalar_or_array(self.fit.beta - self.fit.crit * self.fit.se)
-
-    @property
-    def ci_high(self) -> float | np.ndarray:
-        """Upper confidence limit(s) at ``level``."""
-        return _scalar_or_array(self.fit.beta + self.fit.crit * self.fit.se)
-
-    @property
     def tau2(self) -> float:
         """Between-study variance (>= 0; 0 for FE/EE)."""
         return self.fit.tau.tau2
@@ -179,41 +113,6 @@ class MetaResult(DiagnosticsMixin):
         return self.fit.H2_Q
 
     @property
-    def vt(self) -> float:
-        """metafor's "typical" within-study variance ``(k - p) / tr(P)``."""
-        return self.fit.vt
-
-    @property
-    def Q(self) -> float:
-        """Cochran's Q (test of (residual) heterogeneity, weights ``1/vi``)."""
-        return self.fit.QE
-
-    @property
-    def Q_df(self) -> int:
-        """Degrees of freedom of Q (``k - p``)."""
-        return self.fit.QE_df
-
-    @property
-    def Q_p(self) -> float:
-        """p-value of Q (chi-square, ``k - p`` df)."""
-        return self.fit.QE_p
-
-    @property
-    def QM(self) -> float:
-        """Omnibus test of the moderators (chi-square; F for t/knha/adhoc tests)."""
-        return self.fit.QM
-
-    @property
-    def QM_df(self) -> tuple[float, float]:
-        """(numerator df, denominator df) of QM (denominator NaN for a chi-square test)."""
-        return self.fit.QM_df
-
-    @property
-    def QM_p(self) -> float:
-        """p-value of QM."""
-        return self.fit.QM_p
-
-    @property
     def s2w(self) -> float:
         """Knapp-Hartung variance scale (1 unless ``test`` is ``"knha"``/``"adhoc"``)."""
         return self.fit.s2w
@@ -247,24 +146,6 @@ class MetaResult(DiagnosticsMixin):
         return 100 * w / w.sum()
 
     # ------------------------------------------------------------------ frames
-    def to_frame(self) -> pd.DataFrame:
-        """Coefficients: term, estimate, std_error, statistic, df, p_value, ci_low, ci_high."""
-        f = self.fit
-        frame = pd.DataFrame(
-            {
-                "term": list(self.terms),
-                "estimate": f.beta,
-                "std_error": f.se,
-                "statistic": f.statistic,
-                "df": np.full(self.p, f.df),
-                "p_value": f.p_value,
-                "ci_low": f.beta - f.crit * f.se,
-                "ci_high": f.beta + f.crit * f.se,
-            }
-        )
-        frame["term"] = as_str(frame["term"])
-        return frame
-
     def studies(self) -> pd.DataFrame:
         """One row per study: study, estimate (yi), std_error, ci_low, ci_high (normal, at
         ``level``), weight (%)."""
@@ -456,61 +337,26 @@ class MetaResult(DiagnosticsMixin):
         )
         lines.append(f"Q({self.Q_df}) = {self.Q:.4f}, p = {self.Q_p:.4g}")
         if self.p > 1:
-            d1, d2 = self.QM_df
-            qm = (
-                f"QM({d1:g}) = {self.QM:.4f}"
-                if self.test == "z"
-                else f"F({d1:g}, {d2:g}) = {self.QM:.4f}"
-            )
-            lines.append(f"Test of moderators: {qm}, p = {self.QM_p:.4g}; R2 = {self.R2:.2f} %")
+            lines.append(f"{self._moderator_test_line()}; R2 = {self.R2:.2f} %")
         conv = self.convergence
         if not conv["converged"]:
             lines.append("WARNING: the tau2 estimator did not converge")
         elif conv["truncated"]:
             lines.append(f"(tau2 estimate {conv['raw_tau2']:.4g} truncated at 0)")
-        lines.append("")
-        frame = self.to_frame()
-        pct = f"{100 * self.level:g} %"
-        lines.append(f"{'term':<16}{'estimate':>11}{'std_error':>11}{'statistic':>11}"
-                     f"{'p_value':>11}   {pct} CI")  # fmt: skip
-        for r in frame.itertuples(index=False):
-            lines.append(
-                f"{r.term:<16}{r.estimate:>11.4f}{r.std_error:>11.4f}{r.statistic:>11.4f}"
-                f"{r.p_value:>11.4g}   [{r.ci_low:.4f}, {r.ci_high:.4f}]"
-            )
-        if self.test != "z":
-            lines.append(f"(t tests on {self.df:g} df)")
+        lines.extend(self._coefficient_lines())
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        f = self.fit
         return (
-            f"<MetaResult {self.method}/{self.test}: k={self.k}, "
-            f"estimate={f.beta[0]:.4g} [{f.beta[0] - f.crit * f.se[0]:.4g}, "
-            f"{f.beta[0] + f.crit * f.se[0]:.4g}], tau2={self.tau2:.4g}, I2={self.I2:.1f}%>"
+            f"<MetaResult {self.method}/{self.test}: k={self.k}, {self._estimate_text()}, "
+            f"tau2={self.tau2:.4g}, I2={self.I2:.1f}%>"
         )
 
     def _repr_html_(self) -> str:
-        pct = f"{100 * self.level:g} %"
-        head = "".join(
-            f"<th>{html.escape(c)}</th>"
-            for c in ("term", "estimate", "std_error", "statistic", "p_value", f"{pct} CI")
-        )
-        body = []
-        for r in self.to_frame().itertuples(index=False):
-            body.append(
-                "<tr>"
-                f"<td>{html.escape(r.term)}</td><td>{r.estimate:.4f}</td><td>{r.std_error:.4f}</td>"
-                f"<td>{r.statistic:.4f}</td><td>{r.p_value:.4g}</td>"
-                f"<td>[{r.ci_low:.4f}, {r.ci_high:.4f}]</td></tr>"
-            )
-        het = html.escape(
+        return self._html(
+            self._model_name(),
             f"tau2 = {self.tau2:.4g}; I2 = {self.I2:.2f} %; H2 = {self.H2:.4g}; "
-            f"Q({self.Q_df}) = {self.Q:.4f}, p = {self.Q_p:.4g}"
-        )
-        return (
-            f"<div><p><b>{html.escape(self._model_name())}</b></p><p>{het}</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"Q({self.Q_df}) = {self.Q:.4f}, p = {self.Q_p:.4g}",
         )
 
     def plot(

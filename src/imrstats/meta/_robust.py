@@ -84,6 +84,60 @@ def _sym_inv_sqrt(g: np.ndarray) -> np.ndarray:
     return (vec * pw) @ vec.T
 
 
+def require_clusters(m: int, p: int) -> None:
+    """Raise a :class:`DataError` (rule ``too_few_clusters``) unless ``m > p``."""
+    if m <= p:
+        raise DataError(
+            f"robust() needs more clusters than coefficients: {m} clusters, {p} coefficients",
+            [{"column": "cluster", "rule": "too_few_clusters", "message": f"{m} <= {p}"}],
+        )
+
+
+def cluster_groups(codes: np.ndarray) -> list[np.ndarray]:
+    """Row indices of each cluster (clusters in code order, rows in data order)."""
+    order = np.argsort(codes, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+
+
+def satterthwaite_df(
+    E: list[np.ndarray], groups: list[np.ndarray], X: np.ndarray, M: np.ndarray, phis: list[Any]
+) -> np.ndarray:
+    """CR2 Satterthwaite df of each coefficient r: ``tr(P)^2 / ||P||_F^2`` with
+    ``P_jl = delta_jl g_j' Phi_j g_j - g_j' X_j M X_l' g_l``, ``g_j`` row r of ``E[j]``
+    (``M X_j' W_j A_j``), without forming the m x m matrix P. ``phis[j]`` is the working
+    covariance of cluster j: a matrix, or a vector when it is diagonal."""
+    p, m = M.shape[0], len(groups)
+    df = np.empty(p)
+    for i in range(p):
+        d = np.empty(m)
+        Q = np.empty((p, m))
+        for j, idx in enumerate(groups):
+            g = E[j][i]
+            phi = phis[j]
+            d[j] = np.sum(g * g * phi) if phi.ndim == 1 else g @ phi @ g
+            Q[:, j] = X[idx].T @ g
+        qmq = np.einsum("ij,ij->j", Q, M @ Q)
+        QQ = Q @ Q.T
+        tr = d.sum() - qmq.sum()
+        ss = np.sum(d * d) - 2 * np.sum(d * qmq) + np.trace(M @ QQ @ M @ QQ)
+        df[i] = tr * tr / ss
+    return df
+
+
+def t_table(
+    terms: tuple[str, ...], beta: np.ndarray, vcov: np.ndarray, df: np.ndarray, level: float
+) -> pd.DataFrame:
+    """The robust coefficient table: t tests and intervals on ``df`` with ``sqrt(diag(vcov))``."""
+    se = np.sqrt(np.diag(vcov))
+    stat = beta / se
+    pv = 2 * special.stdtr(df, -np.abs(stat))
+    crit = -special.stdtrit(df, (1 - level) / 2)
+    return tidy_frame({
+        "term": list(terms), "estimate": beta, "std_error": se, "statistic": stat,
+        "df": df, "p_value": pv, "ci_low": beta - crit * se, "ci_high": beta + crit * se,
+    })  # fmt: skip
+
+
 def robust(res: MetaResult, cluster: Any, type: str = "CR2", adjust: bool = True) -> RobustResult:
     r"""Cluster-robust (sandwich) inference for the coefficients, for dependent effect sizes
     (several outcomes or time points per trial) fitted with a working model that ignores the
@@ -153,11 +207,7 @@ def robust(res: MetaResult, cluster: Any, type: str = "CR2", adjust: bool = True
     codes, m = _clusters(cluster, res.k)
     X = np.asarray(res.X, dtype=float)
     p = X.shape[1]
-    if m <= p:
-        raise DataError(
-            f"robust() needs more clusters than coefficients: {m} clusters, {p} coefficients",
-            [{"column": "cluster", "rule": "too_few_clusters", "message": f"{m} <= {p}"}],
-        )
+    require_clusters(m, p)
     if type == "CR2" and res.user_weights is not None:
         raise ValueError("type='CR2' is implemented for inverse-variance weights only")
     w = np.asarray(res.fit.model_weights, dtype=float)
@@ -165,9 +215,7 @@ def robust(res: MetaResult, cluster: Any, type: str = "CR2", adjust: bool = True
     M = np.linalg.inv((X.T * w) @ X)
     M = (M + M.T) / 2
     e = res.yi - X @ res.fit.beta
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    groups = np.split(order, bounds)
+    groups = cluster_groups(codes)
     U = np.empty((p, m))  # per-cluster estimating contributions M X_j' W_j A_j e_j
     if type == "CR1":
         for j, idx in enumerate(groups):
@@ -187,31 +235,8 @@ def robust(res: MetaResult, cluster: Any, type: str = "CR2", adjust: bool = True
             E.append(Ej)
             U[:, j] = Ej @ e[idx]
         vcov = U @ U.T
-        # Satterthwaite: P_jl = delta_jl g_j' Theta_j g_j - g_j' X_j M X_l' g_l, per coefficient;
-        # df = tr(P)^2 / ||P||_F^2 without forming the m x m matrix P.
-        df = np.empty(p)
-        for i in range(p):
-            d = np.empty(m)
-            Q = np.empty((p, m))
-            for j, idx in enumerate(groups):
-                g = E[j][i]
-                d[j] = np.sum(g * g * theta[idx])
-                Q[:, j] = X[idx].T @ g
-            MQ = M @ Q
-            qmq = np.einsum("ij,ij->j", Q, MQ)
-            QQ = Q @ Q.T
-            tr = d.sum() - qmq.sum()
-            ss = np.sum(d * d) - 2 * np.sum(d * qmq) + np.trace(M @ QQ @ M @ QQ)
-            df[i] = tr * tr / ss
-    beta = res.fit.beta
-    se = np.sqrt(np.diag(vcov))
-    stat = beta / se
-    pv = 2 * special.stdtr(df, -np.abs(stat))
-    crit = -special.stdtrit(df, (1 - res.level) / 2)
-    frame = tidy_frame({
-        "term": list(res.terms), "estimate": beta, "std_error": se, "statistic": stat,
-        "df": df, "p_value": pv, "ci_low": beta - crit * se, "ci_high": beta + crit * se,
-    })  # fmt: skip
+        df = satterthwaite_df(E, groups, X, M, [theta[idx] for idx in groups])
+    frame = t_table(res.terms, res.fit.beta, vcov, df, res.level)
     if type == "CR2":
         title = (f"Cluster-robust inference (clubSandwich CR2, Satterthwaite df): {m} clusters, "
                  f"working model vi + tau2 ({res.method})")  # fmt: skip

@@ -29,14 +29,7 @@
 #   occasion_*.csv (categorical occasion with random and therapy-group slopes on the numeric
 #   time), written by make_reference_occasion.R, sourced after it.
 #   kr_*.csv (df = "kenward-roger": pbkrtest), written by make_reference_kr.R, sourced last.
-suppressPackageStartupMessages({
-  library(lme4)
-  library(lmerTest)
-  library(emmeans)
-})
-options(warn = 1)
-
-fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
+source("_common.R")  # fmt, read_datasets, ctrl, fit_best, the fixture tables
 
 sleep <- lme4::sleepstudy
 write.csv(
@@ -45,35 +38,14 @@ write.csv(
   "sleepstudy.csv", row.names = FALSE, quote = FALSE
 )
 
-read_trial <- function(name) {
-  d <- read.csv(paste0(name, ".csv"), colClasses = c(participant = "character",
-                                                     arm = "character", occasion = "character",
-                                                     time = "numeric", value = "numeric"))
-  d$arm <- factor(d$arm, levels = c("TAU", "IMR"))
-  d$occasion <- factor(d$occasion, levels = c("baseline", "3m", "6m", "12m"))  # treatment contrasts
-  d
-}
-datasets <- list(
-  sleepstudy = read.csv("sleepstudy.csv", colClasses = c("character", "numeric", "numeric")),
-  trial_slope = read_trial("trial_slope"),
-  trial_boundary = read_trial("trial_boundary"),
-  trial_occasion = read_trial("trial_occasion"),
-  trial_trap = read_trial("trial_trap"),
-  trial_covariates = read_trial("trial_covariates")  # + age (numeric), site (text)
-)
-
-ctrl <- lmerControl(
-  optimizer = "bobyqa",
-  optCtrl = list(rhoend = 1e-12, maxfun = 1e6),
-  check.conv.singular = "ignore"
-)
+datasets <- read_datasets(c("sleepstudy", "trial_slope", "trial_boundary", "trial_occasion",
+                            "trial_trap", "trial_covariates"))  # covariates: + age, site (text)
 
 cases <- list()
 add <- function(dataset, fixed, random, method) {
-  re <- if (random == "slope") "(time | participant)" else "(1 | participant)"
   cases[[length(cases) + 1]] <<- list(
     case = paste(dataset, random, method, sep = "-"), dataset = dataset, random = random,
-    method = method, formula = as.formula(paste("value ~", fixed, "+", re))
+    method = method, formula = mixed_formula(fixed, random)
   )
 }
 for (method in c("REML", "ML")) {
@@ -89,55 +61,19 @@ for (method in c("REML", "ML")) {
 
 fixed_rows <- list(); random_rows <- list(); fit_rows <- list(); fits <- list()
 for (cs in cases) {
-  d <- datasets[[cs$dataset]]
-  starts <- if (cs$random == "slope") {
-    list(NULL, c(0.5, 0.5, 0.5), c(1, -0.5, 1), c(0.1, 0.1, 0.1))
-  } else {
-    list(NULL, 0.5, 0.1)
-  }
-  fit <- NULL
-  for (st in starts) {
-    cand <- if (is.null(st)) {
-      lmerTest::lmer(cs$formula, data = d, REML = cs$method == "REML", control = ctrl)
-    } else {
-      lmerTest::lmer(cs$formula, data = d, REML = cs$method == "REML", control = ctrl,
-                     start = list(theta = st))
-    }
-    dev <- if (cs$method == "REML") REMLcrit(cand) else deviance(cand)
-    if (is.null(fit)) {
-      fit <- cand; best <- dev; default_dev <- dev
-    } else if (dev < best - 1e-10) {
-      fit <- cand; best <- dev
-    }
-  }
-  fits[[cs$case]] <- fit
-  co <- summary(fit, ddf = "Satterthwaite")$coefficients
-  q <- qt(0.975, co[, "df"])
-  fixed_rows[[cs$case]] <- data.frame(
-    case = cs$case, term = rownames(co), estimate = fmt(co[, "Estimate"]),
-    std_error = fmt(co[, "Std. Error"]), df = fmt(co[, "df"]), statistic = fmt(co[, "t value"]),
-    p_value = fmt(co[, "Pr(>|t|)"]), ci_low = fmt(co[, "Estimate"] - q * co[, "Std. Error"]),
-    ci_high = fmt(co[, "Estimate"] + q * co[, "Std. Error"])
-  )
-  vc <- as.data.frame(VarCorr(fit))
-  random_rows[[cs$case]] <- data.frame(
-    case = cs$case, group = vc$grp, var1 = ifelse(is.na(vc$var1), "", vc$var1),
-    var2 = ifelse(is.na(vc$var2), "", vc$var2), vcov = fmt(vc$vcov), sdcor = fmt(vc$sdcor)
-  )
-  th <- c(getME(fit, "theta"), NA, NA, NA)[1:3]
-  ll <- logLik(fit)
-  fit_rows[[cs$case]] <- data.frame(
-    case = cs$case, dataset = cs$dataset, random = cs$random, method = cs$method,
-    nobs = nobs(fit), ngroups = unname(ngrps(fit)), loglik = fmt(as.numeric(ll)),
-    aic = fmt(AIC(fit)), bic = fmt(BIC(fit)),
-    deviance = fmt(if (cs$method == "REML") REMLcrit(fit) else deviance(fit)),
-    sigma = fmt(sigma(fit)), theta1 = fmt(th[1]), theta2 = fmt(th[2]), theta3 = fmt(th[3]),
-    singular = isSingular(fit), deviance_default_start = fmt(default_dev)
+  reml <- cs$method == "REML"
+  best <- fit_best(cs$formula, datasets[[cs$dataset]], reml, grid_starts(cs$random))
+  fit <- fits[[cs$case]] <- best$fit
+  fixed_rows[[cs$case]] <- fixed_table(fit, cs$case)
+  random_rows[[cs$case]] <- random_table(fit, cs$case)
+  fit_rows[[cs$case]] <- fit_row(
+    fit, reml, best$default_dev, 3, case = cs$case, dataset = cs$dataset, random = cs$random,
+    method = cs$method, nobs = nobs(fit), ngroups = unname(ngrps(fit))
   )
 }
-write.csv(do.call(rbind, fixed_rows), "fixed.csv", row.names = FALSE, quote = FALSE)
-write.csv(do.call(rbind, random_rows), "random.csv", row.names = FALSE, quote = FALSE)
-write.csv(do.call(rbind, fit_rows), "fit.csv", row.names = FALSE, quote = FALSE)
+write_rows(fixed_rows, "fixed.csv")
+write_rows(random_rows, "random.csv")
+write_rows(fit_rows, "fit.csv")
 # Estimated marginal means and IMR - TAU contrasts.
 emm_cases <- list(
   list(case = "trial_slope-slope-REML", at = list(time = c(0, 6, 12))),
@@ -159,29 +95,11 @@ for (ec in emm_cases) {
   } else {
     emmeans(fit, spec, at = ec$at, lmer.df = "satterthwaite")
   }
-  s <- as.data.frame(summary(emm))
-  emm_rows[[ec$case]] <- data.frame(
-    case = ec$case, arm = as.character(s$arm),
-    time = if (by == "time") fmt(s$time) else "NA",
-    occasion = if (by == "occasion") as.character(s$occasion) else "NA",
-    estimate = fmt(s$emmean), std_error = fmt(s$SE), df = fmt(s$df),
-    ci_low = fmt(s$lower.CL), ci_high = fmt(s$upper.CL)
-  )
-  con <- contrast(emm, "trt.vs.ctrl")
-  for (adj in c("none", "holm", "bonferroni", "sidak")) {
-    cs <- as.data.frame(summary(con, by = NULL, adjust = adj, infer = c(TRUE, TRUE)))
-    con_rows[[paste(ec$case, adj)]] <- data.frame(
-      case = ec$case, adjust = adj, contrast = gsub(" ", "", as.character(cs$contrast)),
-      time = if (by == "time") fmt(cs$time) else "NA",
-      occasion = if (by == "occasion") as.character(cs$occasion) else "NA",
-      estimate = fmt(cs$estimate), std_error = fmt(cs$SE), df = fmt(cs$df),
-      statistic = fmt(cs$t.ratio), p_value = fmt(cs$p.value),
-      ci_low = fmt(cs$lower.CL), ci_high = fmt(cs$upper.CL)
-    )
-  }
+  emm_rows[[ec$case]] <- emm_table(emm, ec$case, by)
+  con_rows[[ec$case]] <- contrast_table(emm, ec$case, by, c("none", "holm", "bonferroni", "sidak"))
 }
-write.csv(do.call(rbind, emm_rows), "emmeans.csv", row.names = FALSE, quote = FALSE)
-write.csv(do.call(rbind, con_rows), "contrasts.csv", row.names = FALSE, quote = FALSE)
+write_rows(emm_rows, "emmeans.csv")
+write_rows(con_rows, "contrasts.csv")
 
 # Likelihood-ratio tests: random intercept vs correlated intercept and slope (same fixed
 # effects, so REML fits are comparable: refit = FALSE keeps them REML).
@@ -198,7 +116,7 @@ for (method in c("REML", "ML")) {
     )
   }
 }
-write.csv(do.call(rbind, lrt_rows), "lrt.csv", row.names = FALSE, quote = FALSE)
+write_rows(lrt_rows, "lrt.csv")
 
 # The partially nested model (therapy groups): nested_*.csv, see that script.
 source("make_reference_nested.R", local = new.env())
@@ -212,12 +130,5 @@ source("make_reference_occasion.R", local = new.env())
 # Kenward-Roger df and adjusted covariance (pbkrtest): kr_*.csv, see that script.
 source("make_reference_kr.R", local = new.env())
 
-writeLines(c(
-  R.version.string,
-  paste("lme4", packageVersion("lme4")),
-  paste("lmerTest", packageVersion("lmerTest")),
-  paste("emmeans", packageVersion("emmeans")),
-  paste("Matrix", packageVersion("Matrix")),
-  paste("minqa", packageVersion("minqa")),
-  "optimizer: bobyqa, rhoend = 1e-12, maxfun = 1e6"
-), "versions.txt")
+write_versions("versions.txt", c("lme4", "lmerTest", "emmeans", "Matrix", "minqa"),
+               "optimizer: bobyqa, rhoend = 1e-12, maxfun = 1e6")

@@ -14,7 +14,6 @@ write.csv(do.call(rbind, lapply(diag_sets, function(n)
 # models: FE (z), DL and REML (z and Knapp-Hartung)
 diag_models <- list(c("FE", "z"), c("DL", "z"), c("DL", "knha"), c("REML", "z"), c("REML", "knha"))
 
-rows <- list()
 put <- function(key, analysis, variant, study, quantity, value) {
   rows[[length(rows) + 1]] <<- data.frame(key, analysis = analysis, variant = variant,
                                           study = study, quantity = quantity, value = fmt(value))
@@ -23,25 +22,27 @@ per_study <- function(key, analysis, variant, lst, names) {
   for (q in names) put(key, analysis, variant, seq_along(lst[[q]]) - 1, q, as.numeric(lst[[q]]))
 }
 l1_names <- c("estimate", "se", "zval", "pval", "ci.lb", "ci.ub", "Q", "Qp", "tau2", "I2", "H2")
+# datasets whose influence diagnostics are also computed with the moderator x
+diag_mods_sets <- c("bcg_rr", "curtis1998_rom")
 
-for (dsn in diag_sets) for (mt in diag_models) {
+# Every diagnostic of one cell (dataset dsn, model mt = c(method, test), study sizes ni),
+# appended to the global `rows` (also used by make_diagnostics_more.R).
+diagnose <- function(dsn, mt, ni) {
   d <- sets[[dsn]]
-  ni <- diag_ni[[dsn]]
   key <- data.frame(dataset = dsn, mods = "", method = mt[1], test = mt[2])
   res <- rma.uni(d$yi, d$vi, method = mt[1], test = mt[2], control = ctrl)
   # leave1out, cumul (given order, and by increasing vi)
   l1 <- leave1out(res)
   names(l1)[names(l1) == "tval"] <- "zval"
   per_study(key, "leave1out", "", l1, intersect(l1_names, names(l1)))
-  cu <- cumul(res)
-  names(cu)[names(cu) == "tval"] <- "zval"; names(cu)[names(cu) == "pvals"] <- "pval"
-  per_study(key, "cumul", "", cu, intersect(l1_names, names(cu)))
-  cu <- cumul(res, order = d$vi)
-  names(cu)[names(cu) == "tval"] <- "zval"; names(cu)[names(cu) == "pvals"] <- "pval"
-  per_study(key, "cumul", "vi", cu, intersect(l1_names, names(cu)))
-  # influence (also with a moderator for bcg)
+  for (ord in c("", "vi")) {
+    cu <- if (ord == "") cumul(res) else cumul(res, order = d$vi)
+    names(cu)[names(cu) == "tval"] <- "zval"; names(cu)[names(cu) == "pvals"] <- "pval"
+    per_study(key, "cumul", ord, cu, intersect(l1_names, names(cu)))
+  }
+  # influence (also with a moderator for diag_mods_sets)
   for (mods in c(FALSE, TRUE)) {
-    if (mods && dsn != "bcg_rr") next
+    if (mods && !(dsn %in% diag_mods_sets)) next
     r <- if (mods) rma.uni(d$yi, d$vi, mods = ~ d$x, method = mt[1], test = mt[2], control = ctrl) else res
     inf <- influence(r)
     k2 <- key; k2$mods <- if (mods) "x" else ""
@@ -60,8 +61,9 @@ for (dsn in diag_sets) for (mt in diag_models) {
                  ci.ub = if (is.null(eg$ci.ub)) NA else eg$ci.ub)
     for (q in names(vals)) put(key, "regtest", paste(model, pred, sep = "_"), "", q, vals[[q]])
   }
-  # ranktest (exact, metafor's default)
-  rt <- ranktest(res)
+  # ranktest (exact, metafor's default; with tied vi cor.test warns that it cannot be exact and
+  # uses the normal approximation: the warning is silenced)
+  rt <- suppressWarnings(ranktest(res))
   put(key, "ranktest", "", "", "tau", rt$tau); put(key, "ranktest", "", "", "pval", rt$pval)
   # trimfill: refit with the model's test and tightened control (metafor's default refit uses
   # test = "z" and default control unless they are passed on)
@@ -81,6 +83,9 @@ for (dsn in diag_sets) for (mt in diag_models) {
     }
   }
 }
+
+rows <- list()
+for (dsn in diag_sets) for (mt in diag_models) diagnose(dsn, mt, diag_ni[[dsn]])
 write.csv(do.call(rbind, rows), "diagnostics.csv", row.names = FALSE, quote = FALSE)
 
 ## ---------------------------------------------------------------- subgroups
@@ -96,8 +101,7 @@ write.csv(do.call(rbind, lapply(diag_sets, function(n)
   data.frame(dataset = n, row = seq_along(grp[[n]]) - 1, group = grp[[n]]))),
   "subgroups.csv", row.names = FALSE, quote = FALSE)
 rows <- list()
-for (dsn in diag_sets) for (mt in list(c("FE", "z"), c("DL", "z"), c("DL", "knha"), c("REML", "z"),
-                                       c("REML", "knha"))) {
+for (dsn in diag_sets) for (mt in diag_models) {
   d <- sets[[dsn]]
   g <- factor(grp[[dsn]])
   key <- data.frame(dataset = dsn, method = mt[1], test = mt[2])

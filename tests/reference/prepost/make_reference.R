@@ -15,13 +15,8 @@
 #                   id = participant, waves = occasion index) for three working correlations,
 #                   converged to epsilon = 1e-12 (default 1e-4 would limit the comparison).
 #   versions.txt
-suppressPackageStartupMessages({
-  library(metafor)
-  library(emmeans)
-  library(geepack)
-})
-options(warn = 1)
-fmt <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
+source("../_common.R")  # fmt, load_packages, write_rows, write_versions
+load_packages("metafor", "emmeans", "geepack")
 
 read_tidy <- function(name) {
   d <- read.csv(name, colClasses = c(participant = "character", arm = "character",
@@ -105,7 +100,7 @@ prepost_case("small", pairs(data$small, "client", "baseline", "9m"), 0.79, c(3.9
 p <- pairs(data$rct, "client", "baseline", "9m")
 prepost_case("rct_TAU", p[p$arm == "TAU", ], 0.79, c(60, 6))
 prepost_case("rct_IMR", p[p$arm == "IMR", ], 0.79, c(60, 6))
-write.csv(do.call(rbind, rows), "prepost.csv", row.names = FALSE, quote = FALSE)
+write_rows(rows, "prepost.csv")
 
 # ---------------------------------------------------------------- controlled pre-post
 rows <- list()
@@ -154,7 +149,7 @@ controlled_case("rct_client_9m", pairs(data$rct, "client", "baseline", "9m"))
 controlled_case("rct_client_9m_age", pairs(data$rct, "client", "baseline", "9m"), covariate = TRUE)
 controlled_case("rct_clinician_6m", pairs(data$rct, "clinician", "baseline", "6m"))
 controlled_case("quasi_client_12m", pairs(data$quasi, "client", "baseline", "12m"))
-write.csv(do.call(rbind, rows), "controlled.csv", row.names = FALSE, quote = FALSE)
+write_rows(rows, "controlled.csv")
 
 # ---------------------------------------------------------------- GEE
 rows <- list()
@@ -181,9 +176,6 @@ for (corstr in c("independence", "exchangeable", "ar1")) {
   gee_case(paste0("rct_", corstr), data$rct, "client", c("baseline", "3m", "6m", "9m"), corstr)
   gee_case(paste0("quasi_", corstr), data$quasi, "client", c("baseline", "6m", "12m"), corstr)
 }
-write.csv(do.call(rbind, rows), "gee.csv", row.names = FALSE, quote = FALSE)
+write_rows(rows, "gee.csv")
 
-writeLines(c(R.version.string,
-             paste("metafor", packageVersion("metafor")),
-             paste("emmeans", packageVersion("emmeans")),
-             paste("geepack", packageVersion("geepack"))), "versions.txt")
+write_versions("versions.txt", c("metafor", "emmeans", "geepack"))
