@@ -662,3 +662,16 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 or module is _gee or module is _controlled
     assert result.failed == 0
+
+
+def test_a_p_value_below_machine_precision_prints_as_r_does_not_as_zero():
+    from imrstats._prepost_data import format_table, html_table
+
+    frame = pd.DataFrame(
+        {"term": ["a", "b", "c"], "estimate": [1.0, 2.0, 3.0], "p_value": [0.0, 1e-20, 0.0123]}
+    )
+    text = format_table(frame, 0.95, ["term", "estimate", "p_value"])
+    rows = text.splitlines()[1:]
+    assert [r.split("  ")[-1].strip() for r in rows] == ["< 2.2e-16", "< 2.2e-16", "0.012"]
+    assert "&lt; 2.2e-16" in html_table("t", [], frame, 0.95, ["term", "p_value"])
+    assert "0.000" not in text

@@ -173,6 +173,17 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+_EPS = float(np.finfo(float).eps)
+
+
+def _fmt_cell(column: str, value: Any) -> str:
+    """As :func:`_fmt`; a p value below machine precision prints as R does (``< 2.2e-16``),
+    never as ``0.000``."""
+    if column == "p_value" and isinstance(value, float | np.floating) and 0 <= value < _EPS:
+        return "< 2.2e-16"
+    return _fmt(value)
+
+
 def _display_frame(frame: pd.DataFrame, level: float, columns: Sequence[str]) -> pd.DataFrame:
     lo = f"{100 * (1 - level) / 2:g} %"
     hi = f"{100 - 100 * (1 - level) / 2:g} %"
@@ -183,7 +194,11 @@ def _display_frame(frame: pd.DataFrame, level: float, columns: Sequence[str]) ->
 def format_table(frame: pd.DataFrame, level: float, columns: Sequence[str]) -> str:
     """Plain-text table of ``columns`` (numbers rounded for display only)."""
     shown = _display_frame(frame, level, columns)
-    cells = [[_fmt(v) for v in row] for row in shown.itertuples(index=False)]
+    names = [str(c) for c in shown.columns]
+    cells = [
+        [_fmt_cell(c, v) for c, v in zip(names, row, strict=True)]
+        for row in shown.itertuples(index=False)
+    ]
     header = [str(c) for c in shown.columns]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
@@ -199,7 +214,12 @@ def html_table(
     shown = _display_frame(frame, level, columns)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(_fmt_cell(str(c), v))}</td>"
+            for c, v in zip(shown.columns, row, strict=True)
+        )
+        + "</tr>"
         for row in shown.itertuples(index=False)
     )
     text = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
