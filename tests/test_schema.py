@@ -303,7 +303,8 @@ def test_an_imrs_value_outside_1_to_75_is_an_out_of_range_problem():
     # the check can be switched off (a rescaled IMRS) or set for other measures
     assert imrstats.validate_tidy(bad, ranges={"imrs": None})["value"].min() == -99.0
     gaf = tidy.assign(measure="gaf", value=tidy["value"] * 2)
-    with pytest.raises(imrstats.DataError, match="gaf value outside its possible range 1 to 100"):
+    msg = r"gaf value \(clinician rating at baseline\) outside its possible range 1 to 100"
+    with pytest.raises(imrstats.DataError, match=msg):
         imrstats.validate_tidy(gaf, ranges={"gaf": (1, 100)})
     with pytest.raises(ValueError, match="low must not exceed high"):
         imrstats.validate_tidy(tidy, ranges={"gaf": (100, 1)})

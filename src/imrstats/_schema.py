@@ -514,7 +514,11 @@ def validate_tidy(
     rep.mask(np.isinf(value), "non_finite_value", "value", "value is infinite")
     if "measure" in data.columns:
         measure_text = np.asarray(data["measure"].astype(object).astype(str), dtype=str)
-        for rows, message in out_of_range(measure_text, value, resolve_ranges(ranges)):
+        where = data["occasion"].astype(object).astype(str).to_numpy().astype(str)
+        if "rater" in data.columns:  # "client rating at 9m": a wide file's cell can be found
+            rater = data["rater"].astype(object).astype(str).to_numpy().astype(str)
+            where = np.char.add(np.char.add(rater, " rating at "), where)
+        for rows, message in out_of_range(measure_text, value, resolve_ranges(ranges), where):
             rep.mask(rows, "out_of_range", "value", message)
     out["value"] = value
 

@@ -42,20 +42,29 @@ def resolve_ranges(
 
 
 def out_of_range(
-    measure: np.ndarray, value: np.ndarray, ranges: Mapping[str, tuple[float, float]]
+    measure: np.ndarray,
+    value: np.ndarray,
+    ranges: Mapping[str, tuple[float, float]],
+    where: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, str]]:
-    """Per checked measure: (row mask of finite values outside the range, message)."""
+    """(row mask, message) per checked measure and ``where`` label (e.g. "client rating at
+    9m", so a wide file's cell can be found), ordered by the first row of each."""
     found = []
     lower = np.char.lower(measure.astype(str)) if measure.size else measure.astype(str)
     for name, (lo, hi) in ranges.items():
         rows = (lower == name) & np.isfinite(value) & ((value < lo) | (value > hi))
-        if rows.any():
-            hint = " (IMRS: item mean 1-5 or sum 15-75)" if name == "imrs" else ""
-            found.append(
-                (
-                    rows,
-                    f"{name} value outside its possible range {lo:g} to {hi:g}{hint}: an "
-                    "undeclared missing-value code? Declare it in the mapping's missing_codes",
-                )
-            )
+        if not rows.any():
+            continue
+        hint = " (IMRS: item mean 1-5 or sum 15-75)" if name == "imrs" else ""
+        tail = (
+            f"outside its possible range {lo:g} to {hi:g}{hint}: an undeclared missing-value "
+            "code? Declare it in the mapping's missing_codes"
+        )
+        if where is None:
+            found.append((rows, f"{name} value {tail}"))
+            continue
+        for at in np.unique(where[rows]):
+            sub = rows & (where == at)
+            found.append((sub, f"{name} value ({at}) {tail}"))
+    found.sort(key=lambda item: int(np.flatnonzero(item[0])[0]))
     return found
