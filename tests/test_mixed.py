@@ -82,7 +82,10 @@ def slope_fit():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"residual": "ar1", "cluster": "cluster"}, "residual='ar1' with cluster="),
+        (
+            {"residual": "ar1", "cluster": "cluster", "df": "kenward-roger"},
+            "df='kenward-roger' with residual='ar1'",
+        ),
         (
             {"residual": "heteroscedastic_by_arm", "df": "kenward-roger"},
             "df='kenward-roger' with residual='heteroscedastic_by_arm'",

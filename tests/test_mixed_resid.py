@@ -313,12 +313,6 @@ def test_bad_residual_names_the_value():
         imrstats.mixed(_load("resid_ar1"), "y", residual="ar2")
 
 
-def test_cluster_with_structured_residuals_is_not_built():
-    data = _load("resid_ar1").assign(cluster=None)
-    with pytest.raises(NotImplementedError, match="residual='ar1' with cluster="):
-        imrstats.mixed(data, "y", residual="ar1", cluster="cluster")
-
-
 def test_kenward_roger_with_structured_residuals_is_not_built():
     with pytest.raises(NotImplementedError, match=r"kenward-roger.*heteroscedastic_by_arm"):
         imrstats.mixed(

@@ -164,9 +164,11 @@ def mixed(
         For continuous time use nlme's ``corCAR1`` (not built here).
         ``"heteroscedastic_by_arm"``: one residual SD per arm, nlme's
         ``varIdent(form = ~ 1 | arm)``; ``sigma`` is the reference arm's. Both work with
-        ``random="intercept"`` or ``"slope"``, numeric or categorical time, REML or ML, and
-        df ``"satterthwaite"``, ``"residual"`` or ``"z"``; not with ``cluster=`` or
-        ``df="kenward-roger"`` (NotImplementedError). ``.random`` gets ``"Residual"`` rows:
+        ``random="intercept"`` or ``"slope"``, numeric or categorical time, REML or ML, df
+        ``"satterthwaite"``, ``"residual"`` or ``"z"``, and with ``cluster=`` (every
+        ``cluster_random``; AR(1) within participants, nlme's ``corAR1(form = ~ occasion_index
+        | cluster/participant)``); not with ``df="kenward-roger"`` (NotImplementedError).
+        ``.random`` gets ``"Residual"`` rows:
         ``var1 = "ar1"`` with ``vcov = rho sigma^2`` (the lag-1 covariance) and
         ``sdcor = rho``, or ``var1`` = each arm with its residual variance and SD;
         ``.diagnostics["residual"]`` holds ``rho``, or ``sd`` and ``sd_ratio`` (to the
@@ -240,12 +242,15 @@ def mixed(
     ``log|W| + (log|X'W^-1X|) + nu [1 + log(2 pi r'W^-1r / nu)]`` (``nu = n - p`` for REML,
     ``n`` for ML), minimised by L-BFGS-B (analytic gradient, ``rho = tanh(phi)``,
     ``delta = exp(psi)``) from the iid fit, so the log-likelihood is never below the iid
-    one; ``cov(beta) = sigma^2 (X'V^-1X)^-1`` as nlme's ``vcov``. Information criteria count
+    one; ``cov(beta) = sigma^2 (X'V^-1X)^-1`` as nlme's ``vcov``. With ``cluster=`` the blocks
+    are the therapy groups (all rows of their participants: ``W_g = (Z Lambda Lambda' Z') o S +
+    Z_g Lambda_g Lambda_g' Z_g' + R o S``, ``S`` = 1 for two rows of the same participant) and the
+    ungrouped participants, batched by their number of rows. Information criteria count
     the extra parameter(s); BIC uses ``log(n)`` as lme4 (nlme uses ``log(n - p)`` for REML).
     Satterthwaite df use lmerTest's formula in ``(theta, rho or delta, sigma)``; R has no
     Satterthwaite df for nlme fits, so that path is validated on iid models against
-    lmerTest. Fits, SEs and contrasts are validated against nlme 3.1
-    (``tests/reference/nlme``).
+    lmerTest (also on the partially nested model). Fits, SEs and contrasts are validated against
+    nlme 3.1 (``tests/reference/nlme``).
 
     References
     ----------
@@ -321,6 +326,13 @@ def mixed(
     >>> het = imrstats.mixed(sim.data, "imrs", residual="heteroscedastic_by_arm")
     >>> sorted(het.diagnostics["residual"]["sd_ratio"])
     ['IMR', 'TAU']
+
+    Both with the therapy groups (AR(1) within participants, nested in the groups):
+
+    >>> nar1 = imrstats.mixed(sim.data, "imrs", random="slope", cluster="cluster",
+    ...                       residual="ar1")
+    >>> nar1.nclusters, nar1.formula.split("; ")[1]
+    (6, 'residual: corAR1(form = ~ occasion_index | cluster/participant)')
     """
     _check_options(random, method, df, level, cluster, residual, cluster_random)
     level = float(level)
@@ -329,7 +341,8 @@ def mixed(
         return fit_structured(
             data, outcome, time=time, arm=arm, participant=participant, random=random,
             covariates=covariates, method=method, df=df, rater=rater, level=level,
-            residual=residual, slope_time=slope_time,
+            residual=residual, slope_time=slope_time, cluster=cluster,
+            cluster_random=cluster_random,
         )  # fmt: skip
     rows, rater_used = select_outcome(data, outcome, rater)
     design = build_design(

@@ -34,6 +34,20 @@ Participants are batched by their number of observed rows: each batch holds ``(m
 arrays and every evaluation is a handful of batched numpy calls (Cholesky, solves, einsum),
 with no Python loop per participant.
 
+Partially nested model (``cluster`` given to :func:`make_resid_model`): a block is a therapy
+group (all rows of its participants) or an ungrouped participant, and
+
+.. math::
+
+    W_b = (Z_b\Lambda\Lambda' Z_b') \circ S_b + Z_{g,b}\Lambda_g\Lambda_g' Z_{g,b}'
+          + R_b \circ S_b
+
+with ``S_b[j, k] = 1`` when rows ``j`` and ``k`` belong to the same participant (so the
+participant effects and the residual correlation stay within participants) and ``Z_g`` the
+group columns (zero on ungrouped rows): nlme's ``random = list(cluster = ~ 0 + z_g,
+participant = ~ z)``, ``corAR1(form = ~ o | cluster/participant)``. ``theta = (theta,
+theta_g)`` as lme4; blocks are batched by their number of rows.
+
 References
 ----------
 Pinheiro JC, Bates DM (2000). Mixed-Effects Models in S and S-PLUS. Springer.
@@ -51,7 +65,7 @@ import numpy as np
 from scipy import optimize
 
 from imrstats._mixed_df import Satterthwaite, hessian_from_gradient
-from imrstats._mixed_engine import canonical_theta, lambda_from_theta, n_theta
+from imrstats._mixed_engine import canonical_theta_terms, lambda_from_theta, n_theta
 
 __all__ = ["ResidFit", "ResidModel", "fit_resid", "make_resid_model", "resid_satterthwaite"]
 
@@ -66,8 +80,10 @@ class _Batch:
     y: np.ndarray  # (m, k)
     Z: np.ndarray  # (m, k, q)
     lag: np.ndarray  # (m, k, k) |o_j - o_k|
-    stratum: np.ndarray  # (m,) stratum code of each participant
-    order: np.ndarray  # (m,) participant codes
+    stratum: np.ndarray  # (m, k) stratum code of each row
+    order: np.ndarray  # (m,) block codes (participants when not nested)
+    same: np.ndarray | None = None  # (m, k, k) 1 where rows share a participant (nested)
+    Zg: np.ndarray | None = None  # (m, k, qg) therapy-group columns (nested)
 
 
 @dataclass(frozen=True)
@@ -81,10 +97,15 @@ class ResidModel:
     q: int
     m: int
     n_strata: int
+    qg: int = 0  # therapy-group random effects (0: not nested)
+
+    @property
+    def layout(self) -> tuple[int, ...]:
+        return (self.q, self.qg) if self.qg else (self.q,)
 
     @property
     def n_theta(self) -> int:
-        return n_theta(self.q)
+        return sum(n_theta(q) for q in self.layout)
 
     @property
     def n_extra(self) -> int:
@@ -100,11 +121,16 @@ def make_resid_model(
     stratum: np.ndarray,
     structure: str,
     n_strata: int = 1,
+    *,
+    cluster: np.ndarray | None = None,
+    Zg: np.ndarray | None = None,
 ) -> ResidModel:
     """Batch the rows by participant (``group`` codes ``0..m-1``) and block size.
 
     ``position`` is each row's occasion index (AR(1) lags), ``stratum`` each row's variance
-    stratum code (``0`` = reference; constant within a participant).
+    stratum code (``0`` = reference). With ``cluster`` (each row's therapy-group code, ``-1``
+    for none) and ``Zg`` (the group columns, zero on rows without a group) the blocks are the
+    therapy groups and the ungrouped participants (the partially nested model).
 
     Examples
     --------
@@ -121,27 +147,40 @@ def make_resid_model(
         raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
     n, p = X.shape
     q = Z.shape[1]
-    order = np.lexsort((position, group))
-    g = group[order]
-    m = int(g.max()) + 1 if n else 0
-    sizes = np.bincount(g, minlength=m)
+    m = int(group.max()) + 1 if n else 0
+    block = group
+    if cluster is not None:
+        # Block per row: its therapy group (0..G-1), else its participant's own (G + code).
+        grouped = np.asarray(cluster) >= 0
+        _, gcode = np.unique(cluster[grouped], return_inverse=True)
+        block = np.asarray(group, dtype=np.int64) + int(grouped.sum())
+        block[grouped] = gcode
+        _, block = np.unique(block, return_inverse=True)
+    order = np.lexsort((position, group, block))
+    g = block[order]
+    nb = int(g.max()) + 1 if n else 0
+    sizes = np.bincount(g, minlength=nb)
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     batches = []
     for k in np.unique(sizes):
         who = np.flatnonzero(sizes == k)
         idx = order[(starts[who][:, None] + np.arange(k)[None, :]).ravel()].reshape(who.size, k)
         pos = position[idx].astype(float)
+        same = None if cluster is None else (group[idx][:, :, None] == group[idx][:, None, :])
         batches.append(
             _Batch(
                 X=X[idx],
                 y=y[idx],
                 Z=Z[idx],
                 lag=np.abs(pos[:, :, None] - pos[:, None, :]),
-                stratum=np.asarray(stratum)[idx[:, 0]].astype(np.int64),
+                stratum=np.asarray(stratum)[idx].astype(np.int64),
                 order=who,
+                same=None if same is None else same.astype(float),
+                Zg=None if Zg is None else Zg[idx],
             )
         )
-    return ResidModel(tuple(batches), structure, n, p, q, m, int(n_strata))
+    qg = 0 if Zg is None else Zg.shape[1]
+    return ResidModel(tuple(batches), structure, n, p, q, m, int(n_strata), qg)
 
 
 @dataclass
@@ -163,10 +202,11 @@ class _State:
 def _resid_cov(model: ResidModel, b: _Batch, extra: np.ndarray) -> np.ndarray:
     k = b.y.shape[1]
     if model.structure == "ar1":
-        return np.tanh(extra[0]) ** b.lag
+        R = np.tanh(extra[0]) ** b.lag
+        return R if b.same is None else R * b.same
     if model.structure == "hetero":
         d2 = np.exp(2.0 * np.r_[0.0, extra])[b.stratum]
-        return d2[:, None, None] * np.eye(k)[None]
+        return d2[:, :, None] * np.eye(k)[None]
     return np.broadcast_to(np.eye(k), (b.y.shape[0], k, k))
 
 
@@ -175,26 +215,36 @@ def _resid_derivs(model: ResidModel, b: _Batch, extra: np.ndarray) -> list[np.nd
     if model.structure == "ar1":
         rho = np.tanh(extra[0])
         d = np.where(b.lag > 0, b.lag * rho ** np.maximum(b.lag - 1.0, 0.0), 0.0)
-        return [(1.0 - rho * rho) * d]
+        d = (1.0 - rho * rho) * d
+        return [d if b.same is None else d * b.same]
     if model.structure == "hetero":
         out = []
         for s in range(1, model.n_strata):
             w = np.where(b.stratum == s, 2.0 * np.exp(2.0 * extra[s - 1]), 0.0)
-            out.append(w[:, None, None] * np.eye(k)[None])
+            out.append(w[:, :, None] * np.eye(k)[None])
         return out
     return []
 
 
 def _evaluate(model: ResidModel, eta: np.ndarray, *, derivs: bool = False) -> _State | None:
     """Factorise every ``W_i``; None when some ``W_i`` is not positive definite."""
-    nt = model.n_theta
-    lam = lambda_from_theta(eta[:nt], model.q)
+    nt, ntp = model.n_theta, n_theta(model.q)
+    lam = lambda_from_theta(eta[:ntp], model.q)
     G = lam @ lam.T
+    Gg = None
+    if model.qg:
+        lg = lambda_from_theta(eta[ntp:nt], model.qg)
+        Gg = lg @ lg.T
     extra = eta[nt:]
     logdet, M, Xy, yy = 0.0, np.zeros((model.p, model.p)), np.zeros(model.p), 0.0
     Winv, A, u0 = [], [], []
     for b in model.batches:
-        W = np.einsum("mia,ab,mjb->mij", b.Z, G, b.Z) + _resid_cov(model, b, extra)
+        W = np.einsum("mia,ab,mjb->mij", b.Z, G, b.Z)
+        if b.same is not None:
+            W = W * b.same
+        if Gg is not None and b.Zg is not None:
+            W = W + np.einsum("mia,ab,mjb->mij", b.Zg, Gg, b.Zg)
+        W = W + _resid_cov(model, b, extra)
         try:
             L = np.linalg.cholesky(W)
         except np.linalg.LinAlgError:
@@ -226,20 +276,33 @@ def _evaluate(model: ResidModel, eta: np.ndarray, *, derivs: bool = False) -> _S
 
 def _all_dW(model: ResidModel, eta: np.ndarray) -> list[list[np.ndarray]]:
     """``dW_i / d eta_l`` for each parameter ``l``, per batch."""
-    nt, q = model.n_theta, model.q
-    lam = lambda_from_theta(eta[:nt], q)
-    rows, cols = np.tril_indices(q)
-    order = np.lexsort((rows, cols))  # lme4: column by column
+    nt = model.n_theta
     out: list[list[np.ndarray]] = []
-    for r, c in zip(rows[order], cols[order], strict=True):
-        E = np.zeros((q, q))
-        E[r, c] = 1.0
-        S = E @ lam.T + lam @ E.T
-        out.append([np.einsum("mia,ab,mjb->mij", b.Z, S, b.Z) for b in model.batches])
+    at = 0
+    for term, q in enumerate(model.layout):
+        lam = lambda_from_theta(eta[at : at + n_theta(q)], q)
+        at += n_theta(q)
+        rows, cols = np.tril_indices(q)
+        order = np.lexsort((rows, cols))  # lme4: column by column
+        for r, c in zip(rows[order], cols[order], strict=True):
+            E = np.zeros((q, q))
+            E[r, c] = 1.0
+            S = E @ lam.T + lam @ E.T
+            out.append([_dW_term(b, S, term) for b in model.batches])
     per_batch = [_resid_derivs(model, b, eta[nt:]) for b in model.batches]
     for j in range(model.n_extra):
         out.append([pb[j] for pb in per_batch])
     return out
+
+
+def _dW_term(b: _Batch, S: np.ndarray, term: int) -> np.ndarray:
+    """``Z S Z'`` for the participant term (0, within participants) or the group term (1)."""
+    if term == 0:
+        d = np.einsum("mia,ab,mjb->mij", b.Z, S, b.Z)
+        return d if b.same is None else d * b.same
+    if b.Zg is None:
+        return np.zeros(b.y.shape + b.y.shape[1:])
+    return np.einsum("mia,ab,mjb->mij", b.Zg, S, b.Zg)
 
 
 def _nu(model: ResidModel, reml: bool) -> int:
@@ -397,7 +460,7 @@ def fit_resid(
         rel < tol and evals.min() > -1e-8 * max(1.0, evals.max()) and not at_bound.any()
     )
     nt = model.n_theta
-    x[:nt] = canonical_theta(x[:nt], model.q)
+    x[:nt] = canonical_theta_terms(x[:nt], model.layout)
     st = _evaluate(model, x)
     assert st is not None
     return ResidFit(

@@ -2,7 +2,9 @@
 
 Builds the design as the iid fit does, fits the iid model (lme4 engine) as the start, then
 the structured model with :mod:`imrstats._mixed_resid`, and returns a :class:`MixedResult`
-whose ``.random`` has extra ``"Residual"`` rows for the residual structure.
+whose ``.random`` has extra ``"Residual"`` rows for the residual structure. With ``cluster=``
+(the partially nested model) the iid start is the nested lme4 fit and the blocks are the
+therapy groups and the ungrouped participants.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from imrstats._mixed_build import (
 from imrstats._mixed_design import build_design, excluded_warning, select_outcome
 from imrstats._mixed_engine import fit as fit_engine
 from imrstats._mixed_engine import lambda_from_theta, make_blocks, n_theta, theta_from_lambda
+from imrstats._mixed_nested import make_nested_blocks
 from imrstats._mixed_resid import fit_resid, make_resid_model, resid_satterthwaite
 from imrstats._mixed_result import ExcludedRowsWarning, MixedResult
 
@@ -36,12 +39,8 @@ _SINGULAR_TOL = 1e-4
 
 
 def check_resid_options(residual: str, cluster: Any, df: str, arm: Any) -> None:
-    """Combinations the structured residuals do not support (raised before fitting)."""
-    if cluster is not None:
-        raise NotImplementedError(
-            f"residual={residual!r} with cluster= (the partially nested model) is not built "
-            "yet: use residual='iid' with cluster=, or drop cluster="
-        )
+    """Combinations the structured residuals do not support (raised before fitting);
+    ``cluster`` (the partially nested model) is supported with every structure."""
     if df not in ("satterthwaite", "residual", "z"):
         raise NotImplementedError(
             f"df={df!r} with residual={residual!r} is not built: use 'satterthwaite', "
@@ -99,6 +98,8 @@ def fit_structured(
     level: float,
     residual: str,
     slope_time: str | None = None,
+    cluster: str | None = None,
+    cluster_random: str = "slope",
 ) -> MixedResult:
     """The structured-residual fit behind :func:`imrstats.mixed` (options already checked).
 
@@ -109,7 +110,8 @@ def fit_structured(
     rows, rater_used = select_outcome(data, outcome, rater)
     design = build_design(
         rows, time=time, arm=arm, participant=participant, random=random,
-        covariates=tuple(covariates), slope_time=slope_time,
+        covariates=tuple(covariates), slope_time=slope_time, cluster=cluster,
+        cluster_random=cluster_random,
     )  # fmt: skip
     message = excluded_warning(design.excluded)
     if message is not None:
@@ -130,19 +132,35 @@ def fit_structured(
     shift = float(np.mean(design.y))
     sc = np.r_[1.0, design.time_scale][:q]
     y, X, Z = design.y - shift, design.X, design.Z / sc
-    iid = fit_engine(make_blocks(y, X, Z, design.group), reml=reml)
-    model = make_resid_model(y, X, Z, design.group, position, stratum, structure, len(levels))
+    nested = design.Zg is not None
+    if nested:
+        assert design.Zg is not None and design.cluster_code is not None
+        scg = np.array([1.0 if t == "(Intercept)" else design.time_scale for t in design.zg_terms])
+        Zg = design.Zg / scg
+        iid = fit_engine(
+            make_nested_blocks(y, X, Z, Zg, design.group, design.cluster_code), reml=reml
+        )
+        model = make_resid_model(
+            y, X, Z, design.group, position, stratum, structure, len(levels),
+            cluster=design.cluster_code, Zg=Zg,
+        )  # fmt: skip
+    else:
+        iid = fit_engine(make_blocks(y, X, Z, design.group), reml=reml)
+        model = make_resid_model(y, X, Z, design.group, position, stratum, structure, len(levels))
     theta0 = iid.factor.theta
     starts = [np.r_[theta0, np.zeros(model.n_extra)]]
     if structure == "ar1":
         starts += [np.r_[theta0 * 0.7, np.arctanh(r)] for r in (0.3, 0.7, -0.3)]
     res = fit_resid(model, reml=reml, starts=starts)
-    n, p, nt = model.n, model.p, n_theta(q)
-    lam_int = lambda_from_theta(res.eta[:nt], q)
-    lam = lam_int / sc[:, None]
-    theta = theta_from_lambda(lam)
+    n, p, nt = model.n, model.p, model.n_theta
+    ntp = n_theta(q)
+    lam = lambda_from_theta(res.eta[:ntp], q) / sc[:, None]
+    lams = [lam]
+    if nested:
+        lams.append(lambda_from_theta(res.eta[ntp:nt], model.qg) / scg[:, None])
+    theta = np.concatenate([theta_from_lambda(lm) for lm in lams])
     extra = res.eta[nt:]
-    singular = bool(np.any(np.diag(lam) < _SINGULAR_TOL))
+    singular = bool(any(np.any(np.diag(lm) < _SINGULAR_TOL) for lm in lams))
     sigma2 = res.sigma2
     sigma = float(np.sqrt(sigma2))
     beta = res.beta.copy()
@@ -155,6 +173,9 @@ def fit_structured(
     fixed = fixed_table(design.terms, beta, se, level, ddf=satt, df=df, n=n)
 
     recs = covariance_rows(participant, design.z_terms, sigma2 * lam @ lam.T)
+    if nested:
+        assert cluster is not None
+        recs += covariance_rows(cluster, design.zg_terms, sigma2 * lams[1] @ lams[1].T)
     recs.append(("Residual", None, None, sigma2, sigma))
     resid_info: dict[str, Any] = {"structure": residual}
     if structure == "ar1":
@@ -165,7 +186,8 @@ def fit_structured(
             f"AR(1) over the occasion index, rho = {rho:.6g} (the 'Residual'/'ar1' row holds "
             "rho sigma^2, the lag-1 covariance, and rho)"
         )
-        resid_part = f"corAR1(form = ~ occasion_index | {participant})"
+        by = f"{cluster}/{participant}" if nested else participant
+        resid_part = f"corAR1(form = ~ occasion_index | {by})"
     elif structure == "hetero":
         ratio = np.exp(np.r_[0.0, extra])
         for lev, r in zip(levels, ratio, strict=True):
@@ -184,6 +206,12 @@ def fit_structured(
     k = p + nt + model.n_extra + 1
     fixed_part, re_part = formula_parts(time, arm, covariates, random, design.slope_time,
                                         participant)  # fmt: skip
+    if nested:
+        st = design.slope_time
+        g_part = {"slope": f"in_group:{st}", "intercept": "in_group"}.get(
+            cluster_random, f"in_group + in_group:{st}"
+        )
+        re_part += f" + (0 + {g_part} | {cluster})"
     formula = f"value ~ {fixed_part} + {re_part}" + (
         f"; residual: {resid_part}" if resid_part else ""
     )
@@ -215,4 +243,5 @@ def fit_structured(
         outcome=outcome,
         rater=rater_used,
         _ddf=satt,
+        nclusters=design.n_clusters if nested else None,
     )

@@ -28,6 +28,8 @@
 #   lrt.csv       case, npar_iid, npar, loglik_iid, loglik, statistic, df, p_value
 #                 (anova(iid fit, structured fit): same fixed effects, REML and ML)
 #   versions.txt
+# The partially nested model (cluster=) with these residuals: make_reference_nested.R, sourced at
+# the end (nested_fit.csv, nested_fixed.csv, nested_iid_check.csv).
 # nlme has no Satterthwaite df: the df are not compared here (see tests/reference/README.md).
 suppressPackageStartupMessages(library(nlme))
 options(warn = 1)
@@ -167,3 +169,5 @@ writeLines(c(
   paste("R", paste(R.version$major, R.version$minor, sep = ".")),
   paste("nlme", as.character(packageVersion("nlme")))
 ), "versions.txt")
+
+source("make_reference_nested.R")  # the partially nested model (cluster =)

@@ -1,0 +1,289 @@
+"""mixed(residual="ar1" / "heteroscedastic_by_arm", cluster=...): the partially nested model with
+structured residuals, against nlme::lme (tests/reference/nlme/make_reference_nested.R), the
+general Satterthwaite path on the nested iid model against lmerTest, invariants, bad options."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import imrstats
+from _reference import REFERENCE, load_lme4_trial, read_csv
+from imrstats._mixed_resid import deviance_and_gradient, make_resid_model
+from imrstats._mixed_resid_driver import fit_structured
+
+NLME = REFERENCE / "nlme"
+OCCASIONS = ["baseline", "3m", "6m", "12m"]
+FIT = read_csv(NLME / "nested_fit.csv")
+FIXED = read_csv(NLME / "nested_fixed.csv")
+CHECK = read_csv(NLME / "nested_iid_check.csv")
+RESIDUAL = {"nested_ar1": "ar1", "nested_hetero": "heteroscedastic_by_arm"}
+GRID = [
+    f"{d}-slope-{c}-{RESIDUAL[d]}-{m}"
+    for d in RESIDUAL
+    for c in ("slope", "intercept", "both")
+    for m in ("REML", "ML")
+] + [f"{d}-intercept-intercept-{RESIDUAL[d]}-REML" for d in RESIDUAL]
+
+
+def _load(dataset: str) -> pd.DataFrame:
+    data = read_csv(NLME / f"{dataset}.csv", dtype={"participant": str, "cluster": str})
+    data["measure"] = "y"
+    data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])
+    data["occasion"] = pd.Categorical(data["occasion"], OCCASIONS, ordered=True)
+    return data
+
+
+def _quiet_fit(data: pd.DataFrame, **kwargs) -> imrstats.MixedResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)  # dropout rows excluded
+        return imrstats.mixed(data, "y", **kwargs)
+
+
+def _rec(case: str) -> pd.Series:
+    return FIT.set_index("case").loc[case]
+
+
+@functools.cache
+def _fit(case: str) -> imrstats.MixedResult:
+    rec = _rec(case)
+    return _quiet_fit(
+        _load(rec["dataset"]),
+        random=rec["random"],
+        residual=rec["residual"],
+        cluster="cluster",
+        cluster_random=rec["cluster_random"],
+        method=rec["method"],
+    )
+
+
+def test_reference_grid_is_complete():
+    assert sorted(FIT["case"]) == sorted(GRID)
+    assert set(FIXED["case"]) == set(GRID)
+    assert set(FIT["optimizer"]) <= {"nlminb", "bfgs", "nm"}
+    assert (FIT["nclusters"] == 12).all() and (FIT["ngroups"] == 192).all()
+
+
+def test_nlme_formulation_reproduces_lme4():
+    """The nlme model behind the fixtures (cl = the group or the participant's own id,
+    random = list(cl = ~ 0 + in_group_time, participant = ~ time)) gives lme4's partially
+    nested fit when the residuals are iid."""
+    lme4 = read_csv(REFERENCE / "lme4" / "nested_fit.csv").set_index("case")
+    for case, ll in zip(CHECK["case"], CHECK["loglik"], strict=True):
+        assert abs(ll - lme4.loc[case, "loglik"]) < 1e-8 * abs(ll)
+
+
+@pytest.mark.parametrize("case", GRID)
+def test_fit_matches_nlme(case):
+    res, rec = _fit(case), _rec(case)
+    assert res.converged
+    assert res.diagnostics["rel_gradient"] < 1e-6
+    assert res.nobs == rec["nobs"] and res.ngroups == rec["ngroups"]
+    assert res.nclusters == rec["nclusters"]
+    np.testing.assert_allclose(res.loglik, rec["loglik"], rtol=1e-8)
+    np.testing.assert_allclose(res.aic, rec["aic"], rtol=1e-8)
+    np.testing.assert_allclose(res.sigma, rec["sigma"], rtol=1e-4)
+    r = res.random
+    part = r[r["group"] == "participant"]
+    np.testing.assert_allclose(part["vcov"].iloc[0], rec["var_intercept"], rtol=1e-4)
+    if rec["random"] == "slope":
+        np.testing.assert_allclose(part["vcov"].iloc[1], rec["var_slope"], rtol=1e-4)
+        np.testing.assert_allclose(part["vcov"].iloc[2], rec["cov_intercept_slope"], rtol=1e-4)
+    grp = r[r["group"] == "cluster"].reset_index(drop=True)
+    want = {
+        "slope": [rec["cl_var_slope"]],
+        "intercept": [rec["cl_var_intercept"]],
+        "both": [rec["cl_var_intercept"], rec["cl_var_slope"], rec["cl_cov_intercept_slope"]],
+    }[rec["cluster_random"]]
+    # variance parameters to 1e-4 (relative to the largest of the term: a covariance can be ~0)
+    np.testing.assert_allclose(grp["vcov"], want, rtol=1e-4, atol=1e-4 * max(np.abs(want)))
+    resid = r[r["group"] == "Residual"]
+    if rec["residual"] == "ar1":
+        row = resid[resid["var1"] == "ar1"]
+        np.testing.assert_allclose(row["sdcor"].iloc[0], rec["rho"], rtol=1e-4)
+    else:
+        info = res.diagnostics["residual"]
+        np.testing.assert_allclose(info["sd_ratio"]["IMR"], rec["sd_ratio_IMR"], rtol=1e-4)
+    assert res.diagnostics["n_residual_parameters"] == 1
+
+
+@pytest.mark.parametrize("case", GRID)
+def test_fixed_effects_match_nlme(case):
+    res = _fit(case)
+    ref = FIXED[FIXED["case"] == case]
+    mine = res.fixed.set_index("term").loc[list(ref["term"])]
+    assert len(mine) == res.fixed.shape[0]
+    se = ref["std_error"].to_numpy()
+    np.testing.assert_allclose(mine["std_error"].to_numpy(), se, rtol=1e-6)
+    est = ref["estimate"].to_numpy()
+    ok = np.isclose(mine["estimate"].to_numpy(), est, rtol=1e-6, atol=0.0) | (
+        np.abs(mine["estimate"].to_numpy() - est) < 1e-5 * se
+    )
+    assert ok.all()
+    assert (mine["df"] > 0).all() and np.isfinite(mine["df"]).all()
+
+
+@pytest.mark.parametrize("case", GRID)
+def test_structured_loglik_never_below_the_iid_nested_fit(case):
+    rec = _rec(case)
+    iid = _quiet_fit(
+        _load(rec["dataset"]), random=rec["random"], cluster="cluster",
+        cluster_random=rec["cluster_random"], method=rec["method"],
+    )  # fmt: skip
+    np.testing.assert_allclose(iid.loglik, rec["loglik_iid"], rtol=1e-8)  # lme4 engine = nlme
+    assert _fit(case).loglik >= iid.loglik - 1e-9
+    table = _fit(case).lrt(iid)
+    assert table["df"].iloc[1] == 1
+
+
+# -- the general Satterthwaite path on the nested iid model against lmerTest -------------------
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_general_path_reproduces_lmertest_on_the_nested_model(method):
+    case = f"nested_13-slope-slope-{method}"
+    lme4_fit = read_csv(REFERENCE / "lme4" / "nested_fit.csv").set_index("case").loc[case]
+    ref = read_csv(REFERENCE / "lme4" / "nested_fixed.csv")
+    ref = ref[ref["case"] == case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
+        res = fit_structured(
+            load_lme4_trial("nested_13"), "y", time="time", arm="arm", participant="participant",
+            random="slope", covariates=(), method=method, df="satterthwaite", rater=None,
+            level=0.95, residual="iid", cluster="cluster", cluster_random="slope",
+        )  # fmt: skip
+    mine = res.fixed.set_index("term").loc[list(ref["term"])]
+    np.testing.assert_allclose(res.loglik, lme4_fit["loglik"], rtol=1e-10)
+    np.testing.assert_allclose(mine["std_error"].to_numpy(), ref["std_error"], rtol=1e-6)
+    np.testing.assert_allclose(mine["df"].to_numpy(), ref["df"].to_numpy(), rtol=1e-5)
+    assert res.nclusters == lme4_fit["nclusters"]
+
+
+# -- invariants -------------------------------------------------------------------------------
+@pytest.mark.parametrize("residual", ["ar1", "heteroscedastic_by_arm"])
+def test_row_participant_and_group_labels_do_not_matter(residual):
+    data = _load("nested_ar1")
+    rng = np.random.default_rng(5)
+    ids = data["participant"].unique()
+    relabel = dict(zip(ids, rng.permutation(ids), strict=True))
+    groups = data["cluster"].dropna().unique()
+    regroup = dict(zip(groups, rng.permutation(groups), strict=True))
+    shuffled = data.assign(
+        participant=data["participant"].map(relabel), cluster=data["cluster"].map(regroup)
+    ).sample(frac=1.0, random_state=np.random.RandomState(6))
+    kwargs = {"random": "slope", "residual": residual, "cluster": "cluster"}
+    a = _quiet_fit(data, **kwargs)
+    b = _quiet_fit(shuffled, **kwargs)
+    np.testing.assert_allclose(b.loglik, a.loglik, rtol=1e-12)
+    np.testing.assert_allclose(b.fixed["estimate"], a.fixed["estimate"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(b.fixed["df"], a.fixed["df"], rtol=1e-5)
+    np.testing.assert_allclose(b.random["vcov"], a.random["vcov"], rtol=1e-5)
+
+
+def _engine(structure: str, cluster: np.ndarray | None):
+    d = _load("nested_ar1").dropna(subset=["value"])
+    t = d["time"].to_numpy()
+    a = (d["arm"] == "IMR").to_numpy(dtype=float)
+    X = np.column_stack([np.ones(t.size), t, a, t * a])
+    Z = np.column_stack([np.ones(t.size), t / 12.0])
+    group = pd.factorize(d["participant"], sort=True)[0]
+    pos = d["occasion"].cat.codes.to_numpy()
+    y = d["value"].to_numpy() - d["value"].mean()
+    if cluster is None:
+        return make_resid_model(y, X, Z, group, pos, a.astype(int), structure, 2)
+    code = cluster[group]
+    Zg = np.column_stack([a, a * t / 12.0]) * (code >= 0)[:, None]
+    return make_resid_model(y, X, Z, group, pos, a.astype(int), structure, 2, cluster=code, Zg=Zg)
+
+
+@pytest.mark.parametrize("structure", ["ar1", "hetero"])
+def test_singleton_groups_with_no_group_variance_equal_the_non_nested_model(structure):
+    """Every participant its own block (no group, or a group of one with variance 0): the
+    nested engine's criterion and gradient are the non-nested ones."""
+    flat = _engine(structure, None)
+    m = flat.m
+    for cluster in (np.full(m, -1), np.arange(m)):
+        nested = _engine(structure, cluster)
+        assert len(nested.batches) == len(flat.batches)
+        for reml in (True, False):
+            eta = np.r_[2.1, 0.3, 0.8, 0.0, 0.0, 0.0, 0.4]
+            d1, g1 = deviance_and_gradient(nested, eta, reml)
+            d0, g0 = deviance_and_gradient(flat, np.r_[eta[:3], eta[-1]], reml)
+            np.testing.assert_allclose(d1, d0, rtol=1e-12)
+            np.testing.assert_allclose(g1[[0, 1, 2, 6]], g0, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("structure", ["ar1", "hetero"])
+@pytest.mark.parametrize("reml", [True, False])
+def test_nested_analytic_gradient_matches_finite_differences(structure, reml):
+    d = _load("nested_ar1").dropna(subset=["value"])
+    codes = pd.factorize(d["cluster"], sort=True)[0]  # -1 for TAU
+    group = pd.factorize(d["participant"], sort=True)[0]
+    cluster = np.full(group.max() + 1, -1)
+    cluster[group] = codes
+    model = _engine(structure, cluster)
+    assert model.n_theta == 6 and model.qg == 2
+    eta = np.r_[2.1, 0.3, 0.8, 0.5, 0.1, 0.3, 0.4]  # not an optimum
+    g = deviance_and_gradient(model, eta, reml)[1]
+    h = 1e-5
+    fd = [
+        (
+            deviance_and_gradient(model, eta + h * e, reml)[0]
+            - deviance_and_gradient(model, eta - h * e, reml)[0]
+        )
+        / (2 * h)
+        for e in np.eye(eta.size)
+    ]
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+
+
+def test_result_display():
+    ar1 = _fit("nested_ar1-slope-slope-ar1-REML")
+    het = _fit("nested_hetero-slope-both-heteroscedastic_by_arm-REML")
+    assert "corAR1(form = ~ occasion_index | cluster/participant)" in ar1.formula
+    assert "(0 + in_group:time | cluster)" in ar1.formula
+    assert "(0 + in_group + in_group:time | cluster)" in het.formula
+    assert list(ar1.random["group"]) == ["participant"] * 3 + ["cluster"] + ["Residual"] * 2
+    assert "Residual structure: AR(1)" in ar1.summary()
+    assert "ratio to TAU" in het.summary()
+    assert np.isfinite(ar1.contrast("arm", {"time": [12]})["df"]).all()
+
+
+@pytest.mark.parametrize("df", ["residual", "z"])
+def test_other_df_methods(df):
+    ref = _fit("nested_ar1-slope-slope-ar1-REML")
+    res = _quiet_fit(_load("nested_ar1"), random="slope", residual="ar1", cluster="cluster",
+                     df=df)  # fmt: skip
+    np.testing.assert_allclose(res.fixed["std_error"], ref.fixed["std_error"], rtol=1e-10)
+    expected = np.inf if df == "z" else res.nobs - 4
+    assert (res.fixed["df"] == expected).all()
+
+
+# -- bad options --------------------------------------------------------------------------------
+def test_kenward_roger_with_structured_residuals_and_cluster_is_not_built():
+    with pytest.raises(NotImplementedError, match=r"kenward-roger.*'ar1'"):
+        imrstats.mixed(_load("nested_ar1"), "y", residual="ar1", cluster="cluster",
+                       df="kenward-roger")  # fmt: skip
+
+
+def test_heteroscedastic_with_cluster_needs_an_arm():
+    with pytest.raises(ValueError, match="needs an arm column"):
+        imrstats.mixed(_load("nested_hetero"), "y", arm=None, cluster="cluster",
+                       residual="heteroscedastic_by_arm")  # fmt: skip
+
+
+def test_bad_cluster_random_names_the_value():
+    with pytest.raises(ValueError, match="'random_slope'"):
+        imrstats.mixed(_load("nested_ar1"), "y", residual="ar1", cluster="cluster",
+                       cluster_random="random_slope")  # fmt: skip
+
+
+def test_participant_changing_group_is_a_data_error():
+    data = _load("nested_ar1")
+    first = data.index[data["cluster"].notna()][0]
+    bad = data.copy()
+    bad.loc[first, "cluster"] = "G99"
+    with pytest.raises(imrstats.DataError, match="one therapy group"):
+        _quiet_fit(bad, residual="ar1", cluster="cluster")
