@@ -214,3 +214,17 @@ def random_effects_test(fit: Fit, random: pd.DataFrame, grid: Sequence[str]):
         close(res.random[quantity], ref[quantity], 1e-4)
 
     return test_random
+
+
+def assert_fixed_matches_nlme(res, ref) -> None:
+    """Fixed effects and SEs of ``res`` against an nlme fixture's rows of one case: SEs to 1e-6
+    relative, estimates to 1e-6 relative or 1e-5 SE (an estimate near 0)."""
+    mine = res.fixed.set_index("term").loc[list(ref["term"])]
+    assert len(mine) == res.fixed.shape[0]
+    se = ref["std_error"].to_numpy()
+    np.testing.assert_allclose(mine["std_error"].to_numpy(), se, rtol=1e-6)
+    est = ref["estimate"].to_numpy()
+    ok = np.isclose(mine["estimate"].to_numpy(), est, rtol=1e-6, atol=0.0) | (
+        np.abs(mine["estimate"].to_numpy() - est) < 1e-5 * se
+    )
+    assert ok.all()
