@@ -13,7 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import imrstats
-from _mixed_helpers import assert_fixed_matches_nlme
+from _mixed_helpers import (
+    assert_fixed_matches_nlme,
+    assert_gradient_matches_finite_differences,
+    load_nlme_trial,
+    quiet_fit,
+)
 from _reference import REFERENCE, load_lme4_trial, read_csv
 from imrstats._mixed_resid import make_resid_model
 from imrstats._mixed_resid_driver import _positions, fit_structured
@@ -37,18 +42,8 @@ GRID = [
 ]
 
 
-def _load(dataset: str) -> pd.DataFrame:
-    data = read_csv(NLME / f"{dataset}.csv", dtype={"participant": str})
-    data["measure"] = "y"
-    data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])
-    data["occasion"] = pd.Categorical(data["occasion"], OCCASIONS, ordered=True)
-    return data
-
-
-def _quiet_fit(data: pd.DataFrame, **kwargs) -> imrstats.MixedResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)  # dropout rows excluded
-        return imrstats.mixed(data, "y", **kwargs)
+_load = load_nlme_trial
+_quiet_fit = quiet_fit
 
 
 @functools.cache
@@ -361,21 +356,10 @@ def _engine_model(structure: str):
 @pytest.mark.parametrize("structure", ["ar1", "hetero", "iid"])
 @pytest.mark.parametrize("reml", [True, False])
 def test_analytic_gradient_matches_finite_differences(structure, reml):
-    from imrstats._mixed_resid import deviance_and_gradient
 
     model = _engine_model(structure)
     eta = np.r_[2.1, 0.3, 0.8, np.full(model.n_extra, 0.4)]  # not an optimum
-    g = deviance_and_gradient(model, eta, reml)[1]
-    h = 1e-5
-    fd = [
-        (
-            deviance_and_gradient(model, eta + h * e, reml)[0]
-            - deviance_and_gradient(model, eta - h * e, reml)[0]
-        )
-        / (2 * h)
-        for e in np.eye(eta.size)
-    ]
-    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+    assert_gradient_matches_finite_differences(model, eta, reml)
 
 
 @pytest.mark.parametrize("structure", ["ar1", "hetero"])

@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 
 import imrstats
-from _mixed_helpers import assert_fixed_matches_nlme
+from _mixed_helpers import (
+    assert_fixed_matches_nlme,
+    assert_gradient_matches_finite_differences,
+    load_nlme_trial,
+    quiet_fit,
+)
 from _reference import REFERENCE, load_lme4_trial, read_csv
 from imrstats._mixed_resid import deviance_and_gradient, make_resid_model
 from imrstats._mixed_resid_driver import fit_structured
@@ -31,18 +36,8 @@ GRID = [
 ] + [f"{d}-intercept-intercept-{RESIDUAL[d]}-REML" for d in RESIDUAL]
 
 
-def _load(dataset: str) -> pd.DataFrame:
-    data = read_csv(NLME / f"{dataset}.csv", dtype={"participant": str, "cluster": str})
-    data["measure"] = "y"
-    data["arm"] = pd.Categorical(data["arm"], ["TAU", "IMR"])
-    data["occasion"] = pd.Categorical(data["occasion"], OCCASIONS, ordered=True)
-    return data
-
-
-def _quiet_fit(data: pd.DataFrame, **kwargs) -> imrstats.MixedResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)  # dropout rows excluded
-        return imrstats.mixed(data, "y", **kwargs)
+_load = load_nlme_trial
+_quiet_fit = quiet_fit
 
 
 def _rec(case: str) -> pd.Series:
@@ -220,17 +215,7 @@ def test_nested_analytic_gradient_matches_finite_differences(structure, reml):
     model = _engine(structure, cluster)
     assert model.n_theta == 6 and model.qg == 2
     eta = np.r_[2.1, 0.3, 0.8, 0.5, 0.1, 0.3, 0.4]  # not an optimum
-    g = deviance_and_gradient(model, eta, reml)[1]
-    h = 1e-5
-    fd = [
-        (
-            deviance_and_gradient(model, eta + h * e, reml)[0]
-            - deviance_and_gradient(model, eta - h * e, reml)[0]
-        )
-        / (2 * h)
-        for e in np.eye(eta.size)
-    ]
-    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-6)
+    assert_gradient_matches_finite_differences(model, eta, reml)
 
 
 def test_result_display():
