@@ -1,6 +1,6 @@
 """MetaResult diagnostics against metafor 3.8 on more datasets and estimators.
 
-tests/reference/metafor/diagnostics_more.csv (make_diagnostics_more.R): dat.curtis1998 (ROM) with
+tests/reference/metafor/diagnostics_more.csv.gz (make_diagnostics_more.R): dat.curtis1998 (ROM) with
 FE, DL, REML, PM (z and Knapp-Hartung), and the Paule-Mandel estimator on dat.bcg, dat.normand1999
 and dat.molloy2014 -- the cells test_meta_diagnostics_reference.py does not cover. Together the two
 files check leave1out, influence, cumul, regtest, ranktest and trimfill on 4 datasets x {FE; DL,
@@ -36,7 +36,7 @@ GRID = _grid(DATASETS, MODELS, keep=lambda ds, method: not _in_old_grid(ds, meth
 @cache
 def _ref() -> pd.DataFrame:
     return read_long_fixture(
-        REF / "diagnostics_more.csv", dtype={"mods": str, "variant": str, "study": str}
+        REF / "diagnostics_more.csv.gz", dtype={"mods": str, "variant": str, "study": str}
     )
 
 

@@ -3,7 +3,7 @@
 # make_reference.R (uses its `sets`, `fmt`, `ctrl`, `cur` and make_diagnostics.R's `diag_ni` and
 # `diagnose`, which appends the rows of one cell to `rows`); writes, next to itself:
 #   diagnostics_more_ni.csv  n_i of curtis1998 (n1i + n2i; the others are in diagnostics_ni.csv)
-#   diagnostics_more.csv     the format of diagnostics.csv, for the cells that diagnostics.csv
+#   diagnostics_more.csv.gz  the format of diagnostics.csv, for the cells that diagnostics.csv
 #                            does not hold: curtis1998_rom x {FE z; DL, REML, PM x z, knha} and
 #                            bcg_rr, normand1999_smd, molloy2014_zcor x PM x {z, knha}
 #                            (influence also with the moderator for bcg_rr and curtis1998_rom)
@@ -21,4 +21,5 @@ for (dsn in c("bcg_rr", "normand1999_smd", "curtis1998_rom", "molloy2014_zcor"))
 
 rows <- list()
 for (cell in more_cells) diagnose(cell[1], cell[2:3], more_ni[[cell[1]]])
-write.csv(do.call(rbind, rows), "diagnostics_more.csv", row.names = FALSE, quote = FALSE)
+# gzip (R writes no timestamp in the header, so regenerating stays byte-identical): 2.7 MB as text
+write.csv(do.call(rbind, rows), gzfile("diagnostics_more.csv.gz"), row.names = FALSE, quote = FALSE)
