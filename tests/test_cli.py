@@ -264,13 +264,3 @@ def test_report_one_arm_skips_models_with_reasons(tmp_path):
     ]  # fmt: skip  (no effect sizes to show, no model means)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Mixed model not fitted" in page and page.count("data:image/png;base64,") == 1
-
-
-def test_report_figures_without_plot_package(tmp_path, monkeypatch):
-    """The report's own drawing is used when imrstats.plot does not provide a function."""
-    import imrstats._report_figures as figures
-
-    monkeypatch.setattr(figures, "_plot_function", lambda name, needs: None)
-    assert main(["report", "--out", str(tmp_path)]) == 0
-    svg = (tmp_path / "figures" / "trajectories.svg").read_text(encoding="utf-8")
-    assert "observed mean (95% CI)" in svg and "mixed model" in svg  # the fallback's legend

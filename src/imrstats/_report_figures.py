@@ -1,14 +1,13 @@
 """Figures of ``imrstats report``: trajectories with model lines, effect sizes, model means.
 
 Figures are drawn on ``matplotlib.figure.Figure`` objects (no pyplot, no GUI backend) and
-saved as PNG and SVG with fixed metadata, so repeated runs write the same files. When the
-``imrstats.plot`` package provides ``trajectories`` / ``forest`` they are used; otherwise the
-drawing here (and :meth:`imrstats.MixedResult.plot`) is the fallback.
+saved as PNG and SVG with fixed metadata, so repeated runs write the same files. The
+trajectories and the arm colours are :mod:`imrstats.plot`'s, the model means
+:meth:`imrstats.MixedResult.plot`.
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,33 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = ["effect_rows", "make_figures"]
 
-#: matplotlib's default cycle (C0, C1, ...), as MixedResult.plot uses: one colour per arm.
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
 _OUTCOME_GREYS = ("#222222", "#6b6b6b", "#444444", "#8c8c8c")
 
 
-def _plot_function(name: str, needs: tuple[str, ...]) -> Any:
-    """``imrstats.plot.<name>`` if it exists and takes the keyword arguments ``needs``."""
-    try:
-        from imrstats import plot as plot_pkg  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    func = getattr(plot_pkg, name, None)
-    if func is None:
-        return None
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return None
-    return func if all(n in params for n in needs) else None
-
-
 def _arm_colours(levels: list[Any]) -> dict[Any, str]:
-    """One colour per arm, reference first: ``imrstats.plot.arm_colours`` when present."""
-    helper = _plot_function("arm_colours", ())
-    if helper is not None:
-        return dict(helper(levels))
-    return {lev: _COLOURS[i % len(_COLOURS)] for i, lev in enumerate(levels)}
+    """One colour per arm, reference first: the palette of every imrstats figure."""
+    from imrstats.plot import arm_colours
+
+    return dict(arm_colours(levels))
 
 
 def _new_figure(width: float, height: float) -> Any:
@@ -57,58 +37,10 @@ def _new_figure(width: float, height: float) -> Any:
 
 def _trajectory_panel(ax: Any, run: ReportRun, an: Analysis) -> None:
     """Observed means with 95% CIs at each occasion and the model's lines per arm."""
-    helper = _plot_function("trajectories", ("fit", "ax", "rater"))
-    if helper is not None:
-        try:
-            helper(run.tidy, an.measure, fit=an.fit, rater=an.rater, ax=ax)
-        except (ValueError, TypeError, KeyError) as err:  # fall back, and say so
-            ax.cla()
-            run.notes.append(f"imrstats.plot.trajectories failed for {an.label} ({err}); "
-                             "the report drew its own trajectories")  # fmt: skip
-        else:
-            ax.set_title(an.title)
-            return
-    table = run.summary
-    rows = table[table["measure"].eq(an.measure)]
-    if an.rater is not None:
-        rows = rows[rows["rater"].eq(an.rater)]
-    times = (
-        run.tidy.groupby("occasion", observed=True)["time"].first()
-        if run.time_column == "time"
-        else None
-    )
-    arms = [a for a in run.tidy["arm"].cat.categories if a in set(rows["arm"])]
-    palette = _arm_colours(arms)
-    for j, arm in enumerate(arms):
-        colour = palette[arm]
-        sub = rows[rows["arm"].eq(arm)]
-        if times is not None:
-            x = np.array([times.get(o, np.nan) for o in sub["occasion"]], float)
-            x = x + 0.12 * (j - (len(arms) - 1) / 2)
-        else:
-            x = np.arange(len(sub), dtype=float) + 0.08 * (j - (len(arms) - 1) / 2)
-        est = sub["mean"].to_numpy(float)
-        err = np.vstack([est - sub["ci_low"].to_numpy(float), sub["ci_high"].to_numpy(float) - est])
-        ax.errorbar(x, est, yerr=err, fmt="o", color=colour, capsize=3, markersize=5,
-                    label=f"{arm}: observed mean (95% CI)")  # fmt: skip
-        if an.fit is not None and times is not None:
-            grid = np.linspace(float(np.nanmin(times)), float(np.nanmax(times)), 41)
-            emm = an.fit.emmeans({"time": list(grid)})
-            line = emm[emm["arm"].astype(str).eq(str(arm))]
-            ax.plot(line["time"], line["estimate"], color=colour, linewidth=2,
-                    label=f"{arm}: mixed model")  # fmt: skip
-    if times is not None:
-        ax.set_xticks([float(t) for t in times.to_numpy()])
-        ax.set_xticklabels([f"{o}\n({t:g})" for o, t in times.items()])
-        ax.set_xlabel("occasion (months)")
-    else:
-        ax.set_xticks(np.arange(len(run.tidy["occasion"].cat.categories)))
-        ax.set_xticklabels([str(o) for o in run.tidy["occasion"].cat.categories])
-        ax.set_xlabel("occasion")
-    ax.set_ylabel(f"{an.measure} (mean)")
+    from imrstats.plot import trajectories
+
+    trajectories(run.tidy, an.measure, fit=an.fit, rater=an.rater, ax=ax)
     ax.set_title(an.title)
-    ax.legend(fontsize=8, loc="best")
-    ax.grid(True, axis="y", alpha=0.3)
 
 
 def effect_rows(run: ReportRun) -> pd.DataFrame:
