@@ -513,12 +513,17 @@ def validate_tidy(
     rep.mask(bad_value, "non_numeric_value", "value", "value is not a number")
     rep.mask(np.isinf(value), "non_finite_value", "value", "value is infinite")
     if "measure" in data.columns:
-        measure_text = np.asarray(data["measure"].astype(object).astype(str), dtype=str)
-        where = data["occasion"].astype(object).astype(str).to_numpy().astype(str)
-        if "rater" in data.columns:  # "client rating at 9m": a wide file's cell can be found
-            rater = data["rater"].astype(object).astype(str).to_numpy().astype(str)
-            where = np.char.add(np.char.add(rater, " rating at "), where)
-        for rows, message in out_of_range(measure_text, value, resolve_ranges(ranges), where):
+
+        def where_of(positions: np.ndarray) -> np.ndarray:
+            """ "client rating at 9m" for the given rows: a wide file's cell can be found."""
+            at = data["occasion"].iloc[positions].astype(object).astype(str).to_numpy()
+            if "rater" not in data.columns:
+                return at
+            rater = data["rater"].iloc[positions].astype(object).astype(str).to_numpy()
+            return np.array([f"{r} rating at {o}" for r, o in zip(rater, at, strict=True)])
+
+        checked = out_of_range(out["measure"], value, resolve_ranges(ranges), where_of)
+        for rows, message in checked:
             rep.mask(rows, "out_of_range", "value", message)
     out["value"] = value
 

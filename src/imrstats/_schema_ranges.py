@@ -9,9 +9,10 @@ than letting it reach a model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["DEFAULT_RANGES", "NO_RANGE_CHECK", "out_of_range", "resolve_ranges"]
 
@@ -42,17 +43,25 @@ def resolve_ranges(
 
 
 def out_of_range(
-    measure: np.ndarray,
+    measure: pd.Series,
     value: np.ndarray,
     ranges: Mapping[str, tuple[float, float]],
-    where: np.ndarray | None = None,
+    where_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> list[tuple[np.ndarray, str]]:
     """(row mask, message) per checked measure and ``where`` label (e.g. "client rating at
-    9m", so a wide file's cell can be found), ordered by the first row of each."""
+    9m", so a wide file's cell can be found), ordered by the first row of each.
+
+    ``measure`` is the text column; it is compared through its few distinct values, and
+    ``where_of(positions)`` labels only the offending rows, so a clean frame of millions of
+    rows costs one ``isin`` and one comparison per checked measure.
+    """
     found = []
-    lower = np.char.lower(measure.astype(str)) if measure.size else measure.astype(str)
+    distinct = pd.unique(measure.dropna())
     for name, (lo, hi) in ranges.items():
-        rows = (lower == name) & np.isfinite(value) & ((value < lo) | (value > hi))
+        names = [m for m in distinct if str(m).lower() == name]
+        if not names:
+            continue
+        rows = measure.isin(names).to_numpy() & np.isfinite(value) & ((value < lo) | (value > hi))
         if not rows.any():
             continue
         hint = " (IMRS: item mean 1-5 or sum 15-75)" if name == "imrs" else ""
@@ -60,11 +69,14 @@ def out_of_range(
             f"outside its possible range {lo:g} to {hi:g}{hint}: an undeclared missing-value "
             "code? Declare it in the mapping's missing_codes"
         )
-        if where is None:
+        if where_of is None:
             found.append((rows, f"{name} value {tail}"))
             continue
-        for at in np.unique(where[rows]):
-            sub = rows & (where == at)
+        positions = np.flatnonzero(rows)
+        labels = np.asarray(where_of(positions), dtype=str)
+        for at in np.unique(labels):
+            sub = np.zeros(rows.size, dtype=bool)
+            sub[positions[labels == at]] = True
             found.append((sub, f"{name} value ({at}) {tail}"))
     found.sort(key=lambda item: int(np.flatnonzero(item[0])[0]))
     return found
