@@ -113,19 +113,21 @@ cat(toJSON(out, digits = 17))
 """
 
 
-def _lme4_nested(frames: dict[int, pd.DataFrame]) -> dict:
+def _rscript(
+    frames: dict[int, pd.DataFrame], columns: list[str], script_text: str, name: str
+) -> dict:
+    """Run the R script ``script_text`` (saved as ``name``) on ``columns`` of each frame (one CSV
+    per size, missing as ""); its JSON by size, ``{}`` without R, ``{"error": ...}`` on failure."""
     if shutil.which("Rscript") is None:
         return {}
     with tempfile.TemporaryDirectory() as tmp:
         files = []
         for n, frame in frames.items():
             path = Path(tmp) / f"n{n}.csv"
-            frame[["participant", "arm", "cluster", "time", "value"]].to_csv(
-                path, index=False, float_format="%.17g", na_rep=""
-            )
+            frame[columns].to_csv(path, index=False, float_format="%.17g", na_rep="")
             files.append(str(path))
-        script = Path(tmp) / "bench_nested.R"
-        script.write_text(R_NESTED)
+        script = Path(tmp) / name
+        script.write_text(script_text)
         proc = subprocess.run(
             ["Rscript", "--vanilla", str(script), *files],
             capture_output=True,
@@ -136,6 +138,29 @@ def _lme4_nested(frames: dict[int, pd.DataFrame]) -> dict:
             return {"error": proc.stderr[-2000:]}
         raw = json.loads(proc.stdout)
     return {int(k.removeprefix("n").removesuffix(".csv")): v for k, v in raw.items()}
+
+
+def _row(task: str, size: str, tool: str, times, *, base=None, beta=None, ours=None) -> dict:
+    """One result row: median and best of ``times``. For a peer (``base`` given): the ratio of
+    its median to imrstats' median ``base`` and the largest |difference| of its fixed effects
+    ``beta`` from imrstats' ``ours``; for imrstats itself 1.0 and 0.0."""
+    med = float(np.median(times))
+    peer = base is not None
+    return {
+        "task": task,
+        "size": size,
+        "tool": tool,
+        "median_s": med,
+        "best_s": float(np.min(times)),
+        "ratio": med / base if peer else 1.0,
+        "max_abs_diff_beta": float(np.max(np.abs(np.asarray(beta) - ours))) if peer else 0.0,
+    }
+
+
+def _lme4_nested(frames: dict[int, pd.DataFrame]) -> dict:
+    return _rscript(
+        frames, ["participant", "arm", "cluster", "time", "value"], R_NESTED, "bench_nested.R"
+    )
 
 
 def _nested_rows(tidy: dict[int, pd.DataFrame], detail: dict) -> list[dict]:
@@ -158,31 +183,14 @@ def _nested_rows(tidy: dict[int, pd.DataFrame], detail: dict) -> list[dict]:
         med = float(np.median(t))
         label = f"{n} x {len(MONTHS)} ({res.nclusters} groups)"
         task = "partially nested + Satterthwaite"
-        rows.append(
-            {
-                "task": task,
-                "size": label,
-                "tool": "imrstats",
-                "median_s": med,
-                "best_s": min(t),
-                "ratio": 1.0,
-                "max_abs_diff_beta": 0.0,
-            }
-        )
+        rows.append(_row(task, label, "imrstats", t))
         info = {"imrstats_loglik": res.loglik, "imrstats_converged": res.converged}
         r = r_results.get(n) if isinstance(r_results, dict) else None
         if r:
             rows.append(
-                {
-                    "task": task,
-                    "size": label,
-                    "tool": "lme4 + lmerTest",
-                    "median_s": float(np.median(r["satterthwaite"])),
-                    "best_s": float(np.min(r["satterthwaite"])),
-                    "ratio": float(np.median(r["satterthwaite"])) / med,
-                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta))),
-                }
-            )
+                _row(task, label, "lme4 + lmerTest", r["satterthwaite"],
+                     base=med, beta=r["beta"], ours=beta)
+            )  # fmt: skip
             info["lme4_loglik"] = r["loglik"]
             info["max_rel_diff_df_vs_lmerTest"] = float(
                 np.max(np.abs(np.asarray(r["df"]) / res.fixed["df"].to_numpy() - 1.0))
@@ -192,12 +200,9 @@ def _nested_rows(tidy: dict[int, pd.DataFrame], detail: dict) -> list[dict]:
             t_kr = _times(lambda frame=tidy[n]: _nested_kr(frame), 5)
             med_kr, task_kr = float(np.median(t_kr)), "partially nested + Kenward-Roger"
             rows += [
-                {"task": task_kr, "size": label, "tool": "imrstats", "median_s": med_kr,
-                 "best_s": min(t_kr), "ratio": 1.0, "max_abs_diff_beta": 0.0},
-                {"task": task_kr, "size": label, "tool": "lme4 + lmerTest + pbkrtest",
-                 "median_s": float(np.median(kr["time"])), "best_s": float(np.min(kr["time"])),
-                 "ratio": float(np.median(kr["time"])) / med_kr,
-                 "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta)))},
+                _row(task_kr, label, "imrstats", t_kr),
+                _row(task_kr, label, "lme4 + lmerTest + pbkrtest", kr["time"],
+                     base=med_kr, beta=r["beta"], ours=beta),
             ]  # fmt: skip
             df_kr = _nested_kr(tidy[n]).fixed["df"].to_numpy()
             info["max_rel_diff_kr_df_vs_pbkrtest"] = float(
@@ -231,28 +236,7 @@ def _times(fn, reps: int) -> list[float]:
 
 
 def _lme4(frames: dict[int, pd.DataFrame]) -> dict:
-    if shutil.which("Rscript") is None:
-        return {}
-    with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for n, frame in frames.items():
-            path = Path(tmp) / f"n{n}.csv"
-            frame[["participant", "arm", "time", "value"]].to_csv(
-                path, index=False, float_format="%.17g"
-            )
-            files.append(str(path))
-        script = Path(tmp) / "bench.R"
-        script.write_text(R_SCRIPT)
-        proc = subprocess.run(
-            ["Rscript", "--vanilla", str(script), *files],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            return {"error": proc.stderr[-2000:]}
-        raw = json.loads(proc.stdout)
-    return {int(k.removeprefix("n").removesuffix(".csv")): v for k, v in raw.items()}
+    return _rscript(frames, ["participant", "arm", "time", "value"], R_SCRIPT, "bench.R")
 
 
 def _statsmodels(frame: pd.DataFrame):
@@ -307,64 +291,20 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict:
         med = float(np.median(t_fit))
         med_satt = float(np.median(t_satt))
         label = f"{n} x {len(MONTHS)}"
-        rows.append(
-            {
-                "task": "fit",
-                "size": label,
-                "tool": "imrstats",
-                "median_s": med,
-                "best_s": min(t_fit),
-                "ratio": 1.0,
-                "max_abs_diff_beta": 0.0,
-            }
-        )
+        rows.append(_row("fit", label, "imrstats", t_fit))
         if sm is not None:
             rows.append(
-                {
-                    "task": "fit",
-                    "size": label,
-                    "tool": "statsmodels MixedLM",
-                    "median_s": float(np.median(t_sm)),
-                    "best_s": min(t_sm),
-                    "ratio": float(np.median(t_sm)) / med,
-                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(sm.fe_params) - beta))),
-                }
-            )
+                _row("fit", label, "statsmodels MixedLM", t_sm,
+                     base=med, beta=sm.fe_params, ours=beta)
+            )  # fmt: skip
+        if r:
+            rows.append(_row("fit", label, "lme4", r["fit"], base=med, beta=r["beta"], ours=beta))
+        rows.append(_row("fit + Satterthwaite", label, "imrstats", t_satt))
         if r:
             rows.append(
-                {
-                    "task": "fit",
-                    "size": label,
-                    "tool": "lme4",
-                    "median_s": float(np.median(r["fit"])),
-                    "best_s": float(np.min(r["fit"])),
-                    "ratio": float(np.median(r["fit"])) / med,
-                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta))),
-                }
-            )
-        rows.append(
-            {
-                "task": "fit + Satterthwaite",
-                "size": label,
-                "tool": "imrstats",
-                "median_s": med_satt,
-                "best_s": min(t_satt),
-                "ratio": 1.0,
-                "max_abs_diff_beta": 0.0,
-            }
-        )
-        if r:
-            rows.append(
-                {
-                    "task": "fit + Satterthwaite",
-                    "size": label,
-                    "tool": "lme4 + lmerTest",
-                    "median_s": float(np.median(r["satterthwaite"])),
-                    "best_s": float(np.min(r["satterthwaite"])),
-                    "ratio": float(np.median(r["satterthwaite"])) / med_satt,
-                    "max_abs_diff_beta": float(np.max(np.abs(np.asarray(r["beta"]) - beta))),
-                }
-            )
+                _row("fit + Satterthwaite", label, "lme4 + lmerTest", r["satterthwaite"],
+                     base=med_satt, beta=r["beta"], ours=beta)
+            )  # fmt: skip
             detail["fits"][str(n)]["max_rel_diff_df_vs_lmerTest"] = float(
                 np.max(np.abs(np.asarray(r["df"]) / res.fixed["df"].to_numpy() - 1.0))
             )

@@ -1,7 +1,8 @@
 """Shared checks of the tests that compare imrstats.mixed with the lme4 fixtures in
 tests/reference/lme4/ (test_mixed_reference.py, test_mixed_nested.py, test_mixed_occasion.py,
 test_mixed_kr.py): the tolerances, how a fixture case is fitted, and the checks that every
-reference grid repeats.
+reference grid repeats; and of the structured-residual tests against the nlme fixtures in
+tests/reference/nlme/ (test_mixed_resid.py, test_mixed_resid_nested.py).
 
 Tolerances (relative; the reasons are in test_mixed_reference.py's docstring): fixed effects, SEs,
 t, CI bounds 1e-6 (plus 1e-5 SE absolute near 0), Satterthwaite df 1e-5, p-values 1e-3,
@@ -266,3 +267,77 @@ def quiet_fit(data: pd.DataFrame, **kwargs) -> imrstats.MixedResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
         return imrstats.mixed(data, "y", **kwargs)
+
+
+def nlme_case(table: pd.DataFrame, case: str) -> pd.Series:
+    """The row of one case in an nlme fixture table (fit.csv, nested_fit.csv, lrt.csv)."""
+    return table.set_index("case").loc[case]
+
+
+def assert_structured_fit_matches_nlme(res: imrstats.MixedResult, rec: pd.Series) -> None:
+    """What every structured-residual fit shares with its nlme fixture row ``rec``: convergence,
+    counts, logLik and AIC to 1e-8, sigma, the participant's variance components and the one
+    residual parameter (AR(1) rho, or varIdent's IMR/TAU SD ratio) to 1e-4."""
+    assert res.converged
+    assert res.diagnostics["rel_gradient"] < 1e-6
+    assert res.nobs == rec["nobs"] and res.ngroups == rec["ngroups"]
+    np.testing.assert_allclose(res.loglik, rec["loglik"], rtol=1e-8)
+    np.testing.assert_allclose(res.aic, rec["aic"], rtol=1e-8)
+    # sigma: the residual SD (of the reference arm with varIdent)
+    np.testing.assert_allclose(res.sigma, rec["sigma"], rtol=1e-4)
+    r = res.random
+    part = r[r["group"] == "participant"]
+    np.testing.assert_allclose(part["vcov"].iloc[0], rec["var_intercept"], rtol=1e-4)
+    if rec["random"] == "slope":
+        np.testing.assert_allclose(part["vcov"].iloc[1], rec["var_slope"], rtol=1e-4)
+        np.testing.assert_allclose(part["vcov"].iloc[2], rec["cov_intercept_slope"], rtol=1e-4)
+    if rec["residual"] == "ar1":
+        rho = r[(r["group"] == "Residual") & (r["var1"] == "ar1")]["sdcor"].iloc[0]
+        np.testing.assert_allclose(rho, rec["rho"], rtol=1e-4)
+    else:
+        ratio = res.diagnostics["residual"]["sd_ratio"]["IMR"]
+        np.testing.assert_allclose(ratio, rec["sd_ratio_IMR"], rtol=1e-4)
+    assert res.diagnostics["n_residual_parameters"] == 1
+
+
+def assert_same_fit(a: imrstats.MixedResult, b: imrstats.MixedResult) -> None:
+    """Two fits of the same data (relabelled or reordered) agree: logLik to 1e-12, estimates
+    1e-6, df and variance components 1e-5."""
+    np.testing.assert_allclose(b.loglik, a.loglik, rtol=1e-12)
+    np.testing.assert_allclose(b.fixed["estimate"], a.fixed["estimate"], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(b.fixed["df"], a.fixed["df"], rtol=1e-5)
+    np.testing.assert_allclose(b.random["vcov"], a.random["vcov"], rtol=1e-5)
+
+
+def satterthwaite_iid_fit(data: pd.DataFrame, **kwargs) -> imrstats.MixedResult:
+    """The structured-residual engine's general Satterthwaite path run on the iid model (where
+    lmerTest is the reference), with imrstats' warnings silenced."""
+    from imrstats._mixed_resid_driver import fit_structured
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
+        return fit_structured(
+            data, "y", arm="arm", participant="participant", df="satterthwaite", rater=None,
+            level=0.95, residual="iid", **kwargs,
+        )  # fmt: skip
+
+
+def engine_model(dataset: str, structure: str, cluster: np.ndarray | None = None):
+    """The structured-residual engine's model of an nlme trial: fixed 1, time, arm, time x arm;
+    participant intercept and slope (time / 12); with ``cluster`` (each participant's group code,
+    -1 for none) also the group's in-group intercept and slope."""
+    from imrstats._mixed_resid import make_resid_model
+
+    d = load_nlme_trial(dataset).dropna(subset=["value"])
+    t = d["time"].to_numpy()
+    a = (d["arm"] == "IMR").to_numpy(dtype=float)
+    X = np.column_stack([np.ones(t.size), t, a, t * a])
+    Z = np.column_stack([np.ones(t.size), t / 12.0])
+    group = pd.factorize(d["participant"], sort=True)[0]
+    pos = d["occasion"].cat.codes.to_numpy()
+    y = d["value"].to_numpy() - d["value"].mean()
+    if cluster is None:
+        return make_resid_model(y, X, Z, group, pos, a.astype(int), structure, 2)
+    code = cluster[group]
+    Zg = np.column_stack([a, a * t / 12.0]) * (code >= 0)[:, None]
+    return make_resid_model(y, X, Z, group, pos, a.astype(int), structure, 2, cluster=code, Zg=Zg)

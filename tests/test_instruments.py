@@ -28,6 +28,8 @@ from imrstats._schema import TIDY_COLUMNS
 
 IMRS = [f"imrs_{k}" for k in range(1, 16)]
 FID = [f"fidelity_{k}" for k in range(1, 14)]
+# the columns score_imrs and score_fidelity add after the identifiers, in this order
+SCORE_COLUMNS = ["measure", "value", "scoring", "n_items", "score_note"]
 
 # A hand-scored form: items 1-5 sum to 18, items 6-10 to 17, items 11-15 to 20.
 FORM = [4, 3, 5, 2, 4, 3, 3, 1, 5, 5, 4, 2, 4, 5, 5]
@@ -189,15 +191,7 @@ def test_output_columns_dtypes_and_order():
     frame = imrs_frame([FORM, with_missing(FORM, 13), with_missing(FORM, 1)])
     frame.index = [10, 5, 7]
     res = score_imrs(frame, scoring="sum")
-    assert list(res.columns) == [
-        "participant",
-        "occasion",
-        "measure",
-        "value",
-        "scoring",
-        "n_items",
-        "score_note",
-    ]
+    assert list(res.columns) == ["participant", "occasion", *SCORE_COLUMNS]
     assert isinstance(res.index, pd.RangeIndex)
     assert res["participant"].tolist() == ["p1", "p2", "p3"]
     assert res["value"].dtype == np.float64
@@ -274,15 +268,7 @@ def test_rater_argument_conflicts_with_a_rater_column():
 def test_empty_frame_gives_empty_result_with_columns():
     res = score_imrs(imrs_frame([]), scoring="sum")
     assert len(res) == 0
-    assert list(res.columns) == [
-        "participant",
-        "occasion",
-        "measure",
-        "value",
-        "scoring",
-        "n_items",
-        "score_note",
-    ]
+    assert list(res.columns) == ["participant", "occasion", *SCORE_COLUMNS]
     assert res["value"].dtype == np.float64
     fid = score_fidelity(fidelity_frame([]))
     assert len(fid) == 0
@@ -396,16 +382,7 @@ def test_numeric_column_out_of_range_values_are_reported_as_entered():
 def test_fidelity_complete_mean_and_output_columns():
     row = [5, 5, 5, 5, 3, 5, 4, 5, 5, 4, 3, 2, 2]  # sum 53
     res = score_fidelity(fidelity_frame([row]))
-    assert list(res.columns) == [
-        "cluster",
-        "occasion",
-        "measure",
-        "value",
-        "scoring",
-        "n_items",
-        "score_note",
-        "level",
-    ]
+    assert list(res.columns) == ["cluster", "occasion", *SCORE_COLUMNS, "level"]
     assert res.loc[0, "value"] == pytest.approx(53 / 13, rel=1e-15)
     assert res.loc[0, "measure"] == "imr_fidelity"
     assert res.loc[0, "scoring"] == "mean"

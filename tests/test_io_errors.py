@@ -9,6 +9,7 @@ import pyreadstat
 import pytest
 
 import imrstats
+from _io_helpers import write_csv, write_frame
 
 WIDE = pd.DataFrame(
     {
@@ -24,6 +25,30 @@ MAPPING = {
     "measures": {"imrs": {"baseline": "imrs_0", "9m": "imrs_9"}},
     "occasions": {"baseline": 0, "9m": 9},
 }
+LONG_MAPPING = {
+    "participant": "pid",
+    "arm": "arm",
+    "occasion": "visit",
+    "value": "y",
+    "measure": {"constant": "imrs"},
+    "occasions": {"pre": 0, "post": 6},
+}
+
+
+def _long(pid, arm, visit, **extra) -> pd.DataFrame:
+    """Four rows in the long layout of LONG_MAPPING (``extra`` columns go before ``y``)."""
+    return pd.DataFrame({"pid": pid, "arm": arm, "visit": visit, **extra, "y": [1.0, 2, 3, 4]})
+
+
+def _without(mapping: dict, key: str) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+def _read_error(source, mapping, **kwargs) -> pytest.ExceptionInfo:
+    """Read ``source`` with ``mapping``, which must raise a DataError; return its ExceptionInfo."""
+    with pytest.raises(imrstats.DataError) as info:
+        imrstats.read_trial(source, mapping, **kwargs)
+    return info
 
 
 def _problems(info: pytest.ExceptionInfo) -> pd.DataFrame:
@@ -45,10 +70,8 @@ def test_file_not_found_is_clear(tmp_path):
 
 
 def test_unsupported_extension(tmp_path):
-    path = tmp_path / "trial.json"
-    path.write_text("{}", encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    path = write_csv(tmp_path, "{}", "trial.json")
+    info = _read_error(path, MAPPING)
     rec = _one(info, "unsupported_format")
     assert rec["value"] == ".json"
     assert ".csv" in rec["message"] and ".sav" in rec["message"]
@@ -56,8 +79,7 @@ def test_unsupported_extension(tmp_path):
 
 
 def test_unknown_format_argument(tmp_path):
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(tmp_path / "x.csv", MAPPING, format="json")
+    info = _read_error(tmp_path / "x.csv", MAPPING, format="json")
     assert _one(info, "unsupported_format")["value"] == "json"
 
 
@@ -65,8 +87,7 @@ def test_unknown_format_argument(tmp_path):
 def test_empty_file(tmp_path, ext):
     path = tmp_path / f"empty.{ext}"
     path.write_bytes(b"")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     assert set(_problems(info)["rule"]) == {"empty_file"}
     assert str(path) in str(info.value)
 
@@ -75,24 +96,13 @@ def test_empty_file(tmp_path, ext):
 def test_header_without_rows(tmp_path, fmt):
     frame = WIDE.iloc[:0].astype({"ID": float, "Group": float})
     path = tmp_path / f"t.{fmt}"
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
-    elif fmt == "xlsx":
-        frame.to_excel(path, index=False)
-    elif fmt == "sav":
-        pyreadstat.write_sav(frame, path)
-    elif fmt == "dta":
-        pyreadstat.write_dta(frame, path)
-    else:
-        frame.to_parquet(path)
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    write_frame(frame, path, fmt)
+    info = _read_error(path, MAPPING)
     assert set(_problems(info)["rule"]) == {"empty_file"}
 
 
 def test_empty_dataframe():
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE.iloc[:0], MAPPING)
+    info = _read_error(WIDE.iloc[:0], MAPPING)
     assert set(_problems(info)["rule"]) == {"empty_file"}
 
 
@@ -100,8 +110,7 @@ def test_empty_dataframe():
 def test_csv_renamed_to_binary_extension(tmp_path, ext):
     path = tmp_path / f"trial.{ext}"
     WIDE.to_csv(path, index=False)
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     rec = _one(info, "unreadable_file")
     assert rec["value"] == path.name
     assert "looks like a text file" in str(info.value)
@@ -111,8 +120,7 @@ def test_csv_renamed_to_binary_extension(tmp_path, ext):
 def test_random_bytes(tmp_path, ext):
     path = tmp_path / f"noise.{ext}"
     path.write_bytes(np.random.default_rng(7).bytes(2048))
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     assert set(_problems(info)["rule"]) == {"unreadable_file"}
     assert "cannot read the file as" in str(info.value)
 
@@ -121,8 +129,7 @@ def test_sas7bdat_that_is_a_spss_file(tmp_path):
     # No open tool writes sas7bdat; a file of another format must fail clearly.
     path = tmp_path / "trial.sas7bdat"
     pyreadstat.write_sav(WIDE.astype({"Group": str}), path)
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     assert _one(info, "unreadable_file")["value"] == "trial.sas7bdat"
     assert "SPSS" in str(info.value)
 
@@ -130,26 +137,21 @@ def test_sas7bdat_that_is_a_spss_file(tmp_path):
 def test_csv_not_utf8(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n2,TAU,3,4\nJosé,TAU,1,1\n".encode("latin-1"))
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     assert "encoding" in str(info.value)
     tidy, _ = imrstats.read_trial(path, MAPPING, encoding="latin-1")
     assert "José" in set(tidy["participant"])
 
 
 def test_csv_with_ragged_rows(tmp_path):
-    path = tmp_path / "ragged.csv"
-    path.write_text("ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n2,TAU,3,4,5,6\n", encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    path = write_csv(tmp_path, "ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n2,TAU,3,4,5,6\n", "ragged.csv")
+    info = _read_error(path, MAPPING)
     assert set(_problems(info)["rule"]) == {"unreadable_file"}
 
 
 def test_repeated_column_names(tmp_path):
-    path = tmp_path / "dup.csv"
-    path.write_text("ID,Group,imrs_0,imrs_0\n1,IMR,1,2\n", encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    path = write_csv(tmp_path, "ID,Group,imrs_0,imrs_0\n1,IMR,1,2\n", "dup.csv")
+    info = _read_error(path, MAPPING)
     assert _one(info, "duplicate_column")["column"] == "imrs_0"
 
 
@@ -160,8 +162,7 @@ def test_source_of_wrong_type():
 
 # -- mapping -----------------------------------------------------------------------------------
 def test_unknown_column_suggests_near_match():
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, {**MAPPING, "participant": "id"})
+    info = _read_error(WIDE, {**MAPPING, "participant": "id"})
     rec = _one(info, "unknown_column")
     assert rec["column"] == "id" and rec["value"] == "participant"
     assert "did you mean 'ID'" in rec["message"]
@@ -170,8 +171,7 @@ def test_unknown_column_suggests_near_match():
 
 def test_unknown_value_column_in_measures():
     mapping = {**MAPPING, "measures": {"imrs": {"baseline": "imrs_O", "9m": "imrs_9"}}}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, mapping)
+    info = _read_error(WIDE, mapping)
     rec = _one(info, "unknown_column")
     assert rec["column"] == "imrs_O" and rec["value"] == "measures.imrs.baseline"
     assert "did you mean" in rec["message"] and "'imrs_0'" in rec["message"]
@@ -179,8 +179,7 @@ def test_unknown_value_column_in_measures():
 
 def test_unknown_mapping_key_suggests():
     mapping = {**MAPPING, "particpant": "ID", "ocasions": {}}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, mapping)
+    info = _read_error(WIDE, mapping)
     p = _problems(info)
     bad = p[p["rule"] == "unknown_mapping_key"].set_index("column")["message"]
     assert "did you mean 'participant'" in bad["particpant"]
@@ -189,8 +188,7 @@ def test_unknown_mapping_key_suggests():
 
 def test_occasion_not_declared():
     mapping = {**MAPPING, "measures": {"imrs": {"baseline": "imrs_0", "9mo": "imrs_9"}}}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, mapping)
+    info = _read_error(WIDE, mapping)
     rec = _one(info, "undeclared_occasion")
     assert rec["value"] == "9mo" and rec["column"] == "measures.imrs.9mo"
     assert "did you mean '9m'" in rec["message"]
@@ -217,14 +215,12 @@ def test_occasion_not_declared():
 def test_mapping_structure_errors(change, rule):
     mapping = {**MAPPING, **change}
     mapping = {k: v for k, v in mapping.items() if v is not None}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, mapping)
+    info = _read_error(WIDE, mapping)
     assert rule in set(_problems(info)["rule"]), _problems(info)
 
 
 def test_mapping_must_name_participant_and_arm():
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, {"measures": MAPPING["measures"], "occasions": MAPPING["occasions"]})
+    info = _read_error(WIDE, {"measures": MAPPING["measures"], "occasions": MAPPING["occasions"]})
     p = _problems(info)
     assert set(p.loc[p["rule"] == "missing_mapping_key", "column"]) == {"participant", "arm"}
 
@@ -239,35 +235,30 @@ def test_toml_mapping_errors(tmp_path):
         imrstats.read_trial(WIDE, tmp_path / "none.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text('participant = "ID"\narm = \n', encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, bad)
+    info = _read_error(WIDE, bad)
     assert set(_problems(info)["rule"]) == {"bad_mapping"}
     assert info.value.source == str(bad)
 
 
 def test_column_used_twice():
     mapping = {**MAPPING, "measures": {"imrs": {"baseline": "imrs_0", "9m": "imrs_0"}}}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, mapping)
+    info = _read_error(WIDE, mapping)
     assert _one(info, "column_used_twice")["column"] == "imrs_0"
 
 
 def test_pattern_matching_nothing_and_undeclared_occasion_in_name():
     wide = WIDE.rename(columns={"imrs_0": "imrs_client_baseline", "imrs_9": "imrs_client_24m"})
     base = {k: v for k, v in MAPPING.items() if k != "measures"}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(wide, {**base, "wide_pattern": "{measure}-{rater}-{occasion}"})
+    info = _read_error(wide, {**base, "wide_pattern": "{measure}-{rater}-{occasion}"})
     assert _one(info, "pattern_no_match")["column"] == "wide_pattern"
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(wide, {**base, "wide_pattern": "{measure}_{rater}_{occasion}"})
+    info = _read_error(wide, {**base, "wide_pattern": "{measure}_{rater}_{occasion}"})
     rec = _one(info, "undeclared_occasion")
     assert rec["column"] == "imrs_client_24m" and rec["value"] == "24m"
 
 
 def test_bad_pattern_fields():
     base = {k: v for k, v in MAPPING.items() if k != "measures"}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(WIDE, {**base, "wide_pattern": "{measure}_{visit}"})
+    info = _read_error(WIDE, {**base, "wide_pattern": "{measure}_{visit}"})
     messages = " ".join(_problems(info)["message"])
     assert "{visit}" in messages and "must contain {occasion}" in messages
 
@@ -281,20 +272,17 @@ def test_long_layout_needs_occasions_or_time():
         "value": "y",
         "measure": {"constant": "imrs"},
     }
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(long, mapping)
+    info = _read_error(long, mapping)
     assert _one(info, "missing_mapping_key")["column"] == "occasions"
 
 
 # -- data --------------------------------------------------------------------------------------
 def test_mixed_types_in_numeric_column(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text(
+    path = write_csv(
+        tmp_path,
         "ID,Group,imrs_0,imrs_9\n1,IMR,12,1\n2,TAU,abc,2\n3,IMR,13,3\n4,TAU,x1,4\n",
-        encoding="utf-8",
     )
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     p = _problems(info)
     assert set(p["rule"]) == {"non_numeric_value"}
     assert p[["row", "participant", "column", "value"]].values.tolist() == [
@@ -310,8 +298,7 @@ def test_mixed_types_in_excel_column(tmp_path):
     frame.loc[2, "imrs_9"] = "twelve"
     path = tmp_path / "t.xlsx"
     frame.to_excel(path, index=False)
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    info = _read_error(path, MAPPING)
     rec = _one(info, "non_numeric_value")
     assert (rec["row"], rec["column"], rec["value"]) == (2, "imrs_9", "twelve")
     assert "Excel row 4" in rec["message"]
@@ -322,8 +309,7 @@ def test_arm_value_not_in_arm_labels(tmp_path):
     path = tmp_path / "t.sav"
     pyreadstat.write_sav(frame, path)
     mapping = {**MAPPING, "arm_labels": {"1": "IMR", "2": "TAU"}}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, mapping)
+    info = _read_error(path, mapping)
     rec = _one(info, "unknown_arm_code")
     assert (rec["row"], rec["participant"], rec["column"], rec["value"]) == (2, "3", "Group", "3.0")
     assert "['1', '2']" in rec["message"] and "SPSS case 3" in rec["message"]
@@ -332,10 +318,8 @@ def test_arm_value_not_in_arm_labels(tmp_path):
 
 
 def test_blank_id_in_wide_layout_is_an_error_not_a_drop(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n,TAU,3,4\n  ,IMR,5,6\n", encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    path = write_csv(tmp_path, "ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n,TAU,3,4\n  ,IMR,5,6\n")
+    info = _read_error(path, MAPPING)
     p = _problems(info)
     assert set(p["rule"]) == {"missing_id"}
     assert p["row"].tolist() == [1, 2]
@@ -344,8 +328,7 @@ def test_blank_id_in_wide_layout_is_an_error_not_a_drop(tmp_path):
 
 def test_duplicate_participants_wide():
     frame = WIDE.assign(ID=[1, 2, 1, " 2"])
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(frame, MAPPING)
+    info = _read_error(frame, MAPPING)
     p = _problems(info)
     dup = p[p["rule"] == "duplicate_participant"]
     assert dup[["row", "participant", "column"]].values.tolist() == [
@@ -358,24 +341,8 @@ def test_duplicate_participants_wide():
 
 
 def test_duplicate_keys_long():
-    long = pd.DataFrame(
-        {
-            "pid": ["a", "a", "b", "a"],
-            "arm": ["IMR", "IMR", "TAU", "IMR"],
-            "visit": ["pre", "post", "pre", "pre"],
-            "y": [1.0, 2, 3, 4],
-        }
-    )
-    mapping = {
-        "participant": "pid",
-        "arm": "arm",
-        "occasion": "visit",
-        "value": "y",
-        "measure": {"constant": "imrs"},
-        "occasions": {"pre": 0, "post": 6},
-    }
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(long, mapping)
+    long = _long(["a", "a", "b", "a"], ["IMR", "IMR", "TAU", "IMR"], ["pre", "post", "pre", "pre"])
+    info = _read_error(long, LONG_MAPPING)
     p = _problems(info)
     assert set(p["rule"]) == {"duplicate_key"}
     assert p["row"].tolist() == [0, 3]
@@ -383,24 +350,10 @@ def test_duplicate_keys_long():
 
 
 def test_long_unknown_occasion_and_arm_change():
-    long = pd.DataFrame(
-        {
-            "pid": ["a", "a", "b", "b"],
-            "arm": ["IMR", "TAU", "TAU", "TAU"],
-            "visit": ["pre", "post", "pre", "6 months"],
-            "y": [1.0, 2, 3, 4],
-        }
+    long = _long(
+        ["a", "a", "b", "b"], ["IMR", "TAU", "TAU", "TAU"], ["pre", "post", "pre", "6 months"]
     )
-    mapping = {
-        "participant": "pid",
-        "arm": "arm",
-        "occasion": "visit",
-        "value": "y",
-        "measure": {"constant": "imrs"},
-        "occasions": {"pre": 0, "post": 6},
-    }
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(long, mapping)
+    info = _read_error(long, LONG_MAPPING)
     p = _problems(info)
     occ = p[p["rule"] == "unknown_occasion"]
     assert occ[["row", "column", "value"]].values.tolist() == [[3, "visit", "6 months"]]
@@ -410,35 +363,29 @@ def test_long_unknown_occasion_and_arm_change():
 
 def test_missing_reference_and_unknown_reference():
     frame = WIDE.assign(Group=["IMR", "waitlist", "IMR", "waitlist"])
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(frame, MAPPING)
+    info = _read_error(frame, MAPPING)
     assert "reference" in _one(info, "unknown_reference_arm")["message"]
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(frame, {**MAPPING, "reference": "wait list"})
+    info = _read_error(frame, {**MAPPING, "reference": "wait list"})
     assert "did you mean 'waitlist'" in _one(info, "unknown_reference_arm")["message"]
 
 
 def test_missing_arm_is_an_error():
     frame = WIDE.assign(Group=["IMR", None, "IMR", "TAU"])
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(frame, MAPPING)
+    info = _read_error(frame, MAPPING)
     rec = _one(info, "missing_arm")
     assert (rec["row"], rec["column"]) == (1, "Group")
 
 
 def test_infinite_value(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("ID,Group,imrs_0,imrs_9\n1,IMR,1,inf\n2,TAU,3,4\n", encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    path = write_csv(tmp_path, "ID,Group,imrs_0,imrs_9\n1,IMR,1,inf\n2,TAU,3,4\n")
+    info = _read_error(path, MAPPING)
     rec = _one(info, "non_finite_value")
     assert (rec["row"], rec["column"]) == (0, "imrs_9")
 
 
 def test_reference_arm_in_cluster_names_source_column():
     frame = WIDE.assign(team=["g1", "g1", "g2", None])
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(frame, {**MAPPING, "cluster": "team"})
+    info = _read_error(frame, {**MAPPING, "cluster": "team"})
     p = _problems(info)
     assert set(p["rule"]) == {"reference_arm_in_cluster", "cluster_mixes_arms"}
     tau = p[p["rule"] == "reference_arm_in_cluster"]
@@ -446,13 +393,11 @@ def test_reference_arm_in_cluster_names_source_column():
 
 
 def test_every_problem_in_one_error(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text(
-        "ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n1,TAU,3,4\n3,XYZ,abc,4\n,IMR,1,1\n", encoding="utf-8"
+    path = write_csv(
+        tmp_path, "ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n1,TAU,3,4\n3,XYZ,abc,4\n,IMR,1,1\n"
     )
     mapping = {**MAPPING, "arm_labels": {"IMR": "IMR", "TAU": "TAU"}}
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, mapping)
+    info = _read_error(path, mapping)
     assert set(_problems(info)["rule"]) == {
         "duplicate_participant",
         "unknown_arm_code",
@@ -465,57 +410,34 @@ def test_every_problem_in_one_error(tmp_path):
 
 
 def test_blank_lines_drop_line_numbers(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n\n2,TAU,x,4\n", encoding="utf-8")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING)
+    path = write_csv(tmp_path, "ID,Group,imrs_0,imrs_9\n1,IMR,1,2\n\n2,TAU,x,4\n")
+    info = _read_error(path, MAPPING)
     rec = _one(info, "non_numeric_value")
     assert rec["row"] == 1 and "CSV line" not in rec["message"]
 
 
 def test_non_numeric_time_in_long_layout(tmp_path):
-    path = tmp_path / "long.csv"
-    path.write_text(
+    path = write_csv(
+        tmp_path,
         "pid,arm,visit,months,y\na,IMR,pre,0,1\na,IMR,post,six,2\nb,TAU,pre,0,3\n",
-        encoding="utf-8",
+        "long.csv",
     )
-    mapping = {
-        "participant": "pid",
-        "arm": "arm",
-        "occasion": "visit",
-        "time": "months",
-        "value": "y",
-        "measure": {"constant": "imrs"},
-    }
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, mapping)
+    info = _read_error(path, {**_without(LONG_MAPPING, "occasions"), "time": "months"})
     rec = _one(info, "non_numeric_time")
     assert (rec["row"], rec["participant"], rec["column"], rec["value"]) == (1, "a", "months", "six")
 
 
 def test_time_order_reported_on_source_column():
-    long = pd.DataFrame(
-        {
-            "pid": ["a", "a", "b", "b"],
-            "arm": ["IMR", "IMR", "TAU", "TAU"],
-            "visit": ["pre", "post", "pre", "post"],
-            "months": [0.0, 6, 6, 0],
-            "y": [1.0, 2, 3, 4],
-        }
+    long = _long(
+        ["a", "a", "b", "b"],
+        ["IMR", "IMR", "TAU", "TAU"],
+        ["pre", "post", "pre", "post"],
+        months=[0.0, 6, 6, 0],
     )
-    mapping = {
-        "participant": "pid",
-        "arm": "arm",
-        "occasion": "visit",
-        "time": "months",
-        "value": "y",
-        "occasions": {"pre": 0, "post": 6},
-    }
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(long, mapping)
+    mapping = {**_without(LONG_MAPPING, "measure"), "time": "months"}
+    info = _read_error(long, mapping)
     assert _one(info, "missing_mapping_key")["column"] == "measure"
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(long, {**mapping, "measure": {"constant": "imrs"}})
+    info = _read_error(long, {**mapping, "measure": {"constant": "imrs"}})
     rec = _one(info, "time_order")
     assert (rec["row"], rec["participant"], rec["column"]) == (3, "b", "months")
 
@@ -523,7 +445,6 @@ def test_time_order_reported_on_source_column():
 def test_unknown_excel_sheet(tmp_path):
     path = tmp_path / "t.xlsx"
     WIDE.to_excel(path, index=False, sheet_name="data")
-    with pytest.raises(imrstats.DataError) as info:
-        imrstats.read_trial(path, MAPPING, sheet="Data2")
+    info = _read_error(path, MAPPING, sheet="Data2")
     rec = _one(info, "unreadable_file")
     assert "Data2" in rec["message"]

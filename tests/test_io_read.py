@@ -10,6 +10,7 @@ import pyreadstat
 import pytest
 
 import imrstats
+from _io_helpers import write_csv, write_frame
 from imrstats._schema import TIDY_COLUMNS
 
 # One small trial: 6 participants, client and clinician IMRS at baseline and 9 months.
@@ -32,12 +33,15 @@ COLUMNS = {  # (rater, occasion) -> wide column
     ("clinician", "9m"): "imrs_k_9",
 }
 CODES = (-99.0, 999.0, -9.0)
-WIDE_MAPPING = {
+_MAPPING_COMMON = {  # what the wide and the long mapping share
     "participant": "ID",
     "arm": "Group",
     "arm_labels": {"1": "IMR", "2": "TAU"},
     "site": "site",
     "covariates": ["age"],
+}
+WIDE_MAPPING = {
+    **_MAPPING_COMMON,
     "layout": "wide",
     "measures": {
         "imrs": {
@@ -49,11 +53,7 @@ WIDE_MAPPING = {
     "missing_codes": [-99, 999, -9],
 }
 LONG_MAPPING = {
-    "participant": "ID",
-    "arm": "Group",
-    "arm_labels": {"1": "IMR", "2": "TAU"},
-    "site": "site",
-    "covariates": ["age"],
+    **_MAPPING_COMMON,
     "layout": "long",
     "occasion": "occ",
     "rater": "rater",
@@ -93,26 +93,6 @@ def _expected() -> dict[tuple[str, str, str], float]:
     return out
 
 
-def _write(frame: pd.DataFrame, path, fmt: str) -> None:
-    numeric = frame.astype({c: float for c in frame.columns if frame[c].dtype.kind in "if"})
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
-    elif fmt == "tsv":
-        frame.to_csv(path, index=False, sep="\t")
-    elif fmt == "xlsx":
-        frame.to_excel(path, index=False)
-    elif fmt == "sav":
-        pyreadstat.write_sav(numeric, path)
-    elif fmt == "dta":
-        pyreadstat.write_dta(numeric, path)
-    elif fmt == "xpt":
-        pyreadstat.write_xport(numeric, path)
-    elif fmt == "parquet":
-        frame.to_parquet(path)
-    else:  # pragma: no cover
-        raise AssertionError(fmt)
-
-
 FORMATS = ["csv", "tsv", "xlsx", "sav", "dta", "xpt", "parquet", "frame"]
 
 
@@ -120,7 +100,7 @@ def _source(tmp_path, frame: pd.DataFrame, fmt: str):
     if fmt == "frame":
         return frame
     path = tmp_path / f"trial.{fmt}"
-    _write(frame, path, fmt)
+    write_frame(frame, path, fmt)
     return path
 
 
@@ -443,18 +423,20 @@ def test_na_text_in_csv_and_excel_is_reported(tmp_path):
         assert sorted(zip(na["row"], na["value"], strict=True)) == [(3, "NA"), (5, "NaN")], fmt
 
 
+def _read_x_csv(tmp_path, text: str, occasions=("0", "9"), **extra):
+    """read_trial of a small CSV with ID, Group and measure ``x`` in columns ``v<occasion>``."""
+    mapping = {
+        "participant": "ID",
+        "arm": "Group",
+        "measures": {"x": {occ: f"v{occ}" for occ in occasions}},
+        "occasions": {occ: int(occ) for occ in occasions},
+        **extra,
+    }
+    return imrstats.read_trial(write_csv(tmp_path, text), mapping)
+
+
 def test_nan_text_in_numeric_csv_column_is_reported(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("ID,Group,v0,v9\n1,IMR,1,NaN\n2,TAU,2,3\n", encoding="utf-8")
-    tidy, report = imrstats.read_trial(
-        path,
-        {
-            "participant": "ID",
-            "arm": "Group",
-            "measures": {"x": {"0": "v0", "9": "v9"}},
-            "occasions": {"0": 0, "9": 9},
-        },
-    )
+    tidy, report = _read_x_csv(tmp_path, "ID,Group,v0,v9\n1,IMR,1,NaN\n2,TAU,2,3\n")
     assert report.recoded[["row", "column", "value", "reason"]].values.tolist() == [
         [0, "v9", "NaN", "na_text"]
     ]
@@ -462,20 +444,11 @@ def test_nan_text_in_numeric_csv_column_is_reported(tmp_path):
 
 
 def test_string_missing_codes_and_blank_cells(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text(
-        "ID,Group,site,v0,v9\n1,IMR,  ,refused,5\n2,TAU,B,2,\n 3 ,TAU,B,-99,1\n", encoding="utf-8"
-    )
-    tidy, report = imrstats.read_trial(
-        path,
-        {
-            "participant": "ID",
-            "arm": "Group",
-            "site": "site",
-            "measures": {"x": {"0": "v0", "9": "v9"}},
-            "occasions": {"0": 0, "9": 9},
-            "missing_codes": ["refused", -99],
-        },
+    tidy, report = _read_x_csv(
+        tmp_path,
+        "ID,Group,site,v0,v9\n1,IMR,  ,refused,5\n2,TAU,B,2,\n 3 ,TAU,B,-99,1\n",
+        site="site",
+        missing_codes=["refused", -99],
     )
     rec = report.recoded
     assert set(zip(rec["row"], rec["column"], rec["value"], rec["reason"], strict=True)) == {
@@ -489,17 +462,7 @@ def test_string_missing_codes_and_blank_cells(tmp_path):
 
 
 def test_ids_keep_leading_zeros_from_csv(tmp_path):
-    path = tmp_path / "t.csv"
-    path.write_text("ID,Group,v0\n007,IMR,1\n010,TAU,2\n", encoding="utf-8")
-    tidy, _ = imrstats.read_trial(
-        path,
-        {
-            "participant": "ID",
-            "arm": "Group",
-            "measures": {"x": {"0": "v0"}},
-            "occasions": {"0": 0},
-        },
-    )
+    tidy, _ = _read_x_csv(tmp_path, "ID,Group,v0\n007,IMR,1\n010,TAU,2\n", occasions=("0",))
     assert tidy["participant"].tolist() == ["007", "010"]
 
 

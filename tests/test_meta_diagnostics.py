@@ -13,20 +13,12 @@ from hypothesis import strategies as st
 
 import imrstats
 from imrstats import meta
+from imrstats._vocab import ESTIMATE_COLUMNS
 
 Y = [0.42, 0.10, 0.65, 0.28, 0.05, 0.9, 0.33]
 V = [0.02, 0.03, 0.05, 0.01, 0.04, 0.09, 0.015]
 LABELS = ["Smith <2001>", "Lee & Ko", "Ahn", "Roe", "Das", "Ng", "Oz"]
-RESULT_COLUMNS = [
-    "term",
-    "estimate",
-    "std_error",
-    "statistic",
-    "df",
-    "p_value",
-    "ci_low",
-    "ci_high",
-]
+RESULT_COLUMNS = list(ESTIMATE_COLUMNS)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ general Satterthwaite path on the nested iid model against lmerTest, invariants,
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,17 +12,20 @@ import pytest
 
 import imrstats
 from _mixed_helpers import (
+    NLME,
     assert_fixed_matches_nlme,
     assert_gradient_matches_finite_differences,
+    assert_same_fit,
+    assert_structured_fit_matches_nlme,
+    engine_model,
     load_nlme_trial,
+    nlme_case,
     quiet_fit,
+    satterthwaite_iid_fit,
 )
 from _reference import REFERENCE, load_lme4_trial, read_csv
-from imrstats._mixed_resid import deviance_and_gradient, make_resid_model
-from imrstats._mixed_resid_driver import fit_structured
+from imrstats._mixed_resid import deviance_and_gradient
 
-NLME = REFERENCE / "nlme"
-OCCASIONS = ["baseline", "3m", "6m", "12m"]
 FIT = read_csv(NLME / "nested_fit.csv")
 FIXED = read_csv(NLME / "nested_fixed.csv")
 CHECK = read_csv(NLME / "nested_iid_check.csv")
@@ -36,19 +38,15 @@ GRID = [
 ] + [f"{d}-intercept-intercept-{RESIDUAL[d]}-REML" for d in RESIDUAL]
 
 
-_load = load_nlme_trial
-_quiet_fit = quiet_fit
-
-
 def _rec(case: str) -> pd.Series:
-    return FIT.set_index("case").loc[case]
+    return nlme_case(FIT, case)
 
 
 @functools.cache
 def _fit(case: str) -> imrstats.MixedResult:
     rec = _rec(case)
-    return _quiet_fit(
-        _load(rec["dataset"]),
+    return quiet_fit(
+        load_nlme_trial(rec["dataset"]),
         random=rec["random"],
         residual=rec["residual"],
         cluster="cluster",
@@ -76,20 +74,9 @@ def test_nlme_formulation_reproduces_lme4():
 @pytest.mark.parametrize("case", GRID)
 def test_fit_matches_nlme(case):
     res, rec = _fit(case), _rec(case)
-    assert res.converged
-    assert res.diagnostics["rel_gradient"] < 1e-6
-    assert res.nobs == rec["nobs"] and res.ngroups == rec["ngroups"]
+    assert_structured_fit_matches_nlme(res, rec)
     assert res.nclusters == rec["nclusters"]
-    np.testing.assert_allclose(res.loglik, rec["loglik"], rtol=1e-8)
-    np.testing.assert_allclose(res.aic, rec["aic"], rtol=1e-8)
-    np.testing.assert_allclose(res.sigma, rec["sigma"], rtol=1e-4)
-    r = res.random
-    part = r[r["group"] == "participant"]
-    np.testing.assert_allclose(part["vcov"].iloc[0], rec["var_intercept"], rtol=1e-4)
-    if rec["random"] == "slope":
-        np.testing.assert_allclose(part["vcov"].iloc[1], rec["var_slope"], rtol=1e-4)
-        np.testing.assert_allclose(part["vcov"].iloc[2], rec["cov_intercept_slope"], rtol=1e-4)
-    grp = r[r["group"] == "cluster"].reset_index(drop=True)
+    grp = res.random[res.random["group"] == "cluster"].reset_index(drop=True)
     want = {
         "slope": [rec["cl_var_slope"]],
         "intercept": [rec["cl_var_intercept"]],
@@ -97,14 +84,6 @@ def test_fit_matches_nlme(case):
     }[rec["cluster_random"]]
     # variance parameters to 1e-4 (relative to the largest of the term: a covariance can be ~0)
     np.testing.assert_allclose(grp["vcov"], want, rtol=1e-4, atol=1e-4 * max(np.abs(want)))
-    resid = r[r["group"] == "Residual"]
-    if rec["residual"] == "ar1":
-        row = resid[resid["var1"] == "ar1"]
-        np.testing.assert_allclose(row["sdcor"].iloc[0], rec["rho"], rtol=1e-4)
-    else:
-        info = res.diagnostics["residual"]
-        np.testing.assert_allclose(info["sd_ratio"]["IMR"], rec["sd_ratio_IMR"], rtol=1e-4)
-    assert res.diagnostics["n_residual_parameters"] == 1
 
 
 @pytest.mark.parametrize("case", GRID)
@@ -119,8 +98,8 @@ def test_fixed_effects_match_nlme(case):
 @pytest.mark.parametrize("case", GRID)
 def test_structured_loglik_never_below_the_iid_nested_fit(case):
     rec = _rec(case)
-    iid = _quiet_fit(
-        _load(rec["dataset"]), random=rec["random"], cluster="cluster",
+    iid = quiet_fit(
+        load_nlme_trial(rec["dataset"]), random=rec["random"], cluster="cluster",
         cluster_random=rec["cluster_random"], method=rec["method"],
     )  # fmt: skip
     np.testing.assert_allclose(iid.loglik, rec["loglik_iid"], rtol=1e-8)  # lme4 engine = nlme
@@ -136,13 +115,10 @@ def test_general_path_reproduces_lmertest_on_the_nested_model(method):
     lme4_fit = read_csv(REFERENCE / "lme4" / "nested_fit.csv").set_index("case").loc[case]
     ref = read_csv(REFERENCE / "lme4" / "nested_fixed.csv")
     ref = ref[ref["case"] == case]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
-        res = fit_structured(
-            load_lme4_trial("nested_13"), "y", time="time", arm="arm", participant="participant",
-            random="slope", covariates=(), method=method, df="satterthwaite", rater=None,
-            level=0.95, residual="iid", cluster="cluster", cluster_random="slope",
-        )  # fmt: skip
+    res = satterthwaite_iid_fit(
+        load_lme4_trial("nested_13"), time="time", random="slope", covariates=(), method=method,
+        cluster="cluster", cluster_random="slope",
+    )  # fmt: skip
     mine = res.fixed.set_index("term").loc[list(ref["term"])]
     np.testing.assert_allclose(res.loglik, lme4_fit["loglik"], rtol=1e-10)
     np.testing.assert_allclose(mine["std_error"].to_numpy(), ref["std_error"], rtol=1e-6)
@@ -153,7 +129,7 @@ def test_general_path_reproduces_lmertest_on_the_nested_model(method):
 # -- invariants -------------------------------------------------------------------------------
 @pytest.mark.parametrize("residual", ["ar1", "heteroscedastic_by_arm"])
 def test_row_participant_and_group_labels_do_not_matter(residual):
-    data = _load("nested_ar1")
+    data = load_nlme_trial("nested_ar1")
     rng = np.random.default_rng(5)
     ids = data["participant"].unique()
     relabel = dict(zip(ids, rng.permutation(ids), strict=True))
@@ -163,28 +139,13 @@ def test_row_participant_and_group_labels_do_not_matter(residual):
         participant=data["participant"].map(relabel), cluster=data["cluster"].map(regroup)
     ).sample(frac=1.0, random_state=np.random.RandomState(6))
     kwargs = {"random": "slope", "residual": residual, "cluster": "cluster"}
-    a = _quiet_fit(data, **kwargs)
-    b = _quiet_fit(shuffled, **kwargs)
-    np.testing.assert_allclose(b.loglik, a.loglik, rtol=1e-12)
-    np.testing.assert_allclose(b.fixed["estimate"], a.fixed["estimate"], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(b.fixed["df"], a.fixed["df"], rtol=1e-5)
-    np.testing.assert_allclose(b.random["vcov"], a.random["vcov"], rtol=1e-5)
+    a = quiet_fit(data, **kwargs)
+    b = quiet_fit(shuffled, **kwargs)
+    assert_same_fit(a, b)
 
 
 def _engine(structure: str, cluster: np.ndarray | None):
-    d = _load("nested_ar1").dropna(subset=["value"])
-    t = d["time"].to_numpy()
-    a = (d["arm"] == "IMR").to_numpy(dtype=float)
-    X = np.column_stack([np.ones(t.size), t, a, t * a])
-    Z = np.column_stack([np.ones(t.size), t / 12.0])
-    group = pd.factorize(d["participant"], sort=True)[0]
-    pos = d["occasion"].cat.codes.to_numpy()
-    y = d["value"].to_numpy() - d["value"].mean()
-    if cluster is None:
-        return make_resid_model(y, X, Z, group, pos, a.astype(int), structure, 2)
-    code = cluster[group]
-    Zg = np.column_stack([a, a * t / 12.0]) * (code >= 0)[:, None]
-    return make_resid_model(y, X, Z, group, pos, a.astype(int), structure, 2, cluster=code, Zg=Zg)
+    return engine_model("nested_ar1", structure, cluster)
 
 
 @pytest.mark.parametrize("structure", ["ar1", "hetero"])
@@ -207,7 +168,7 @@ def test_singleton_groups_with_no_group_variance_equal_the_non_nested_model(stru
 @pytest.mark.parametrize("structure", ["ar1", "hetero"])
 @pytest.mark.parametrize("reml", [True, False])
 def test_nested_analytic_gradient_matches_finite_differences(structure, reml):
-    d = _load("nested_ar1").dropna(subset=["value"])
+    d = load_nlme_trial("nested_ar1").dropna(subset=["value"])
     codes = pd.factorize(d["cluster"], sort=True)[0]  # -1 for TAU
     group = pd.factorize(d["participant"], sort=True)[0]
     cluster = np.full(group.max() + 1, -1)
@@ -233,8 +194,8 @@ def test_result_display():
 @pytest.mark.parametrize("df", ["residual", "z"])
 def test_other_df_methods(df):
     ref = _fit("nested_ar1-slope-slope-ar1-REML")
-    res = _quiet_fit(_load("nested_ar1"), random="slope", residual="ar1", cluster="cluster",
-                     df=df)  # fmt: skip
+    data = load_nlme_trial("nested_ar1")
+    res = quiet_fit(data, random="slope", residual="ar1", cluster="cluster", df=df)
     np.testing.assert_allclose(res.fixed["std_error"], ref.fixed["std_error"], rtol=1e-10)
     expected = np.inf if df == "z" else res.nobs - 4
     assert (res.fixed["df"] == expected).all()
@@ -243,26 +204,26 @@ def test_other_df_methods(df):
 # -- bad options --------------------------------------------------------------------------------
 def test_kenward_roger_with_structured_residuals_and_cluster_is_not_built():
     with pytest.raises(NotImplementedError, match=r"kenward-roger.*'ar1'"):
-        imrstats.mixed(_load("nested_ar1"), "y", residual="ar1", cluster="cluster",
+        imrstats.mixed(load_nlme_trial("nested_ar1"), "y", residual="ar1", cluster="cluster",
                        df="kenward-roger")  # fmt: skip
 
 
 def test_heteroscedastic_with_cluster_needs_an_arm():
     with pytest.raises(ValueError, match="needs an arm column"):
-        imrstats.mixed(_load("nested_hetero"), "y", arm=None, cluster="cluster",
+        imrstats.mixed(load_nlme_trial("nested_hetero"), "y", arm=None, cluster="cluster",
                        residual="heteroscedastic_by_arm")  # fmt: skip
 
 
 def test_bad_cluster_random_names_the_value():
     with pytest.raises(ValueError, match="'random_slope'"):
-        imrstats.mixed(_load("nested_ar1"), "y", residual="ar1", cluster="cluster",
+        imrstats.mixed(load_nlme_trial("nested_ar1"), "y", residual="ar1", cluster="cluster",
                        cluster_random="random_slope")  # fmt: skip
 
 
 def test_participant_changing_group_is_a_data_error():
-    data = _load("nested_ar1")
+    data = load_nlme_trial("nested_ar1")
     first = data.index[data["cluster"].notna()][0]
     bad = data.copy()
     bad.loc[first, "cluster"] = "G99"
     with pytest.raises(imrstats.DataError, match="one therapy group"):
-        _quiet_fit(bad, residual="ar1", cluster="cluster")
+        quiet_fit(bad, residual="ar1", cluster="cluster")

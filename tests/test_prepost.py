@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import imrstats
 from imrstats import _controlled, _gee, _prepost, _prepost_stats
+from imrstats._vocab import ESTIMATE_COLUMNS
 
 ES_TERMS = ["d_z", "g_z", "d_av", "g_av", "d_rm", "becker_g"]
 
@@ -157,19 +158,7 @@ def test_prepost_frame_contract_and_exclusions():
     data = data[~((data["participant"] == "p005") & (data["occasion"] == "baseline"))]
     res = imrstats.prepost(data, "imrs", post="9m")
     frame = res.to_frame()
-    assert list(frame.columns) == [
-        "term",
-        "estimate",
-        "std_error",
-        "statistic",
-        "df",
-        "p_value",
-        "ci_low",
-        "ci_high",
-        "n",
-        "method",
-        "note",
-    ]
+    assert list(frame.columns) == [*ESTIMATE_COLUMNS, "n", "method", "note"]
     assert list(frame["term"]) == ["mean_pre", "mean_post", "mean_change", "wilcoxon", *ES_TERMS]
     assert frame.attrs["level"] == 0.95
     assert (frame["n"] == 10).all()
@@ -366,6 +355,7 @@ def test_forced_exact_wilcoxon_with_ties_warns():
 # ---------------------------------------------------------------- invariants (hypothesis)
 
 values = st.lists(st.floats(1.0, 5.0, allow_nan=False), min_size=3, max_size=25)
+changes = st.lists(st.floats(-2.0, 2.0, allow_nan=False), min_size=3, max_size=25)
 
 
 def _pairs(draw_pre, draw_change):
@@ -386,6 +376,13 @@ def _usable(pre, post):
     )
 
 
+def _usable_pairs(draw_pre, draw_change):
+    """_pairs of the drawn lists, telling hypothesis to skip draws that are not _usable."""
+    pre, post = _pairs(draw_pre, draw_change)
+    assume(_usable(pre, post))
+    return pre, post
+
+
 def _es(pre, post, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", imrstats.ImrstatsWarning)
@@ -397,10 +394,9 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 
 
 @SETTINGS
-@given(values, st.lists(st.floats(-2.0, 2.0, allow_nan=False), min_size=3, max_size=25))
+@given(values, changes)
 def test_d_z_is_t_over_sqrt_n(pre, change):
-    pre, post = _pairs(pre, change)
-    assume(_usable(pre, post))
+    pre, post = _usable_pairs(pre, change)
     f = _es(pre, post)
     assert f.loc["d_z", "estimate"] == pytest.approx(
         f.loc["mean_change", "statistic"] / math.sqrt(len(pre)), rel=1e-9
@@ -410,13 +406,12 @@ def test_d_z_is_t_over_sqrt_n(pre, change):
 @SETTINGS
 @given(
     values,
-    st.lists(st.floats(-2.0, 2.0, allow_nan=False), min_size=3, max_size=25),
+    changes,
     st.floats(-100.0, 100.0),
     st.floats(0.1, 10.0),
 )
 def test_effect_sizes_ignore_location_and_scale(pre, change, shift, scale):
-    pre, post = _pairs(pre, change)
-    assume(_usable(pre, post))
+    pre, post = _usable_pairs(pre, change)
     a = _es(pre, post)
     b = _es(pre * scale + shift, post * scale + shift)
     np.testing.assert_allclose(
@@ -431,10 +426,9 @@ def test_effect_sizes_ignore_location_and_scale(pre, change, shift, scale):
 
 
 @SETTINGS
-@given(values, st.lists(st.floats(-2.0, 2.0, allow_nan=False), min_size=3, max_size=25))
+@given(values, changes)
 def test_swapping_pre_and_post_flips_signs(pre, change):
-    pre, post = _pairs(pre, change)
-    assume(_usable(pre, post))
+    pre, post = _usable_pairs(pre, change)
     a = _es(pre, post)
     b = _es(post, pre)
     # Becker's g is standardised by the *pre* SD, which a swap changes: not a pure sign flip
@@ -482,19 +476,8 @@ def two_arm(seed=3, n=24):
 def test_controlled_frame_contract():
     res = imrstats.controlled(two_arm(), "imrs", post="9m")
     frame = res.to_frame()
-    assert list(frame.columns) == [
-        "term",
-        "arm",
-        "estimate",
-        "std_error",
-        "statistic",
-        "df",
-        "p_value",
-        "ci_low",
-        "ci_high",
-        "n",
-        "method",
-    ]
+    term, *rest = ESTIMATE_COLUMNS
+    assert list(frame.columns) == [term, "arm", *rest, "n", "method"]
     assert list(frame["term"]) == [
         "d_ppc1",
         "d_ppc2",
@@ -578,16 +561,7 @@ def test_gee_contract_and_bad_input():
     trial = imrstats.simulate_trial("rct", n_per_arm=30, months=(0, 6, 12), rng=11)
     res = imrstats.gee(trial.data, "imrs", rater="client")
     frame = res.to_frame()
-    assert list(frame.columns) == [
-        "term",
-        "estimate",
-        "std_error",
-        "statistic",
-        "df",
-        "p_value",
-        "ci_low",
-        "ci_high",
-    ]
+    assert list(frame.columns) == list(ESTIMATE_COLUMNS)
     assert list(frame["term"]) == [
         "(Intercept)",
         "armIMR",

@@ -13,7 +13,7 @@ from scipy import optimize, stats
 
 from imrstats._compat import as_str
 from imrstats._errors import DataError, ImrstatsWarning, ProblemLog
-from imrstats._prepost_data import format_table, html_table
+from imrstats._prepost_data import check_measure, format_table, html_table, select_rater
 from imrstats._schema import validate_tidy
 from imrstats._schema_ranges import NO_RANGE_CHECK
 from imrstats._vocab import ESTIMATE_COLUMNS
@@ -262,32 +262,10 @@ def gee(
     for col in (time, arm, participant):
         if col not in tidy.columns:
             log.add("missing_column", f"column {col!r} is not in the data", column=col)
-    measures = sorted(pd.unique(tidy["measure"].dropna()))
-    if outcome not in measures:
-        log.add(
-            "unknown_measure",
-            f"measure {outcome!r} is not in the data (measures: {measures})",
-            column="measure",
-            value=outcome,
-        )
+    check_measure(tidy, outcome, log)
     log.raise_if_any("cannot fit the GEE")
-    rows = tidy[(tidy["measure"] == outcome).to_numpy()]
-    raters = sorted(pd.unique(rows["rater"].dropna()))
-    if rater is None and len(raters) > 1:
-        log.add(
-            "ambiguous_rater",
-            f"measure {outcome!r} has several raters {raters}: choose one with rater=",
-            column="rater",
-        )
-    elif rater is not None and rater not in raters:
-        log.add(
-            "unknown_rater",
-            f"rater {rater!r} did not rate {outcome!r} (raters: {raters})",
-            column="rater",
-            value=rater,
-        )
+    rows, rater = select_rater(tidy, outcome, rater, log)
     log.raise_if_any("cannot fit the GEE")
-    rater = rater if rater is not None else raters[0]
     rows = rows[(rows["rater"] == rater).to_numpy() & rows["value"].notna().to_numpy()]
     n_missing = int(
         ((tidy["measure"] == outcome) & (tidy["rater"] == rater) & tidy["value"].isna()).sum()

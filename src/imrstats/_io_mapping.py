@@ -76,6 +76,17 @@ def _available(columns: Sequence[str], limit: int = 40) -> str:
     return f"available columns: {shown}{more}"
 
 
+def _log_unknown_column(log: ProblemLog, name: Any, key: str, columns: Sequence[str]) -> None:
+    """Log that column ``name``, named by mapping key ``key``, is not in the data."""
+    log.add(
+        "unknown_column",
+        f"column {name!r} (mapping key {key!r}) is not in the data"
+        f"{suggest(name, columns)}; {_available(columns)}",
+        column=name,
+        value=key,
+    )
+
+
 def load_mapping(mapping: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     """Return the mapping as a dict, reading it from a TOML file when given a path."""
     if isinstance(mapping, Mapping):
@@ -205,13 +216,7 @@ class MappingSpec:
                 )
                 return None
             if name not in present:
-                log.add(
-                    "unknown_column",
-                    f"column {name!r} (mapping key {key!r}) is not in the data"
-                    f"{suggest(name, columns)}; {_available(columns)}",
-                    column=name,
-                    value=key,
-                )
+                _log_unknown_column(log, name, key, columns)
                 return None
             return name
 
@@ -334,13 +339,7 @@ class MappingSpec:
                         str(p) for p in ("measures", measure, rater, occ) if p is not None
                     )
                     if name not in present:
-                        log.add(
-                            "unknown_column",
-                            f"column {name!r} (mapping key {key!r}) is not in the data"
-                            f"{suggest(name, columns)}; {_available(columns)}",
-                            column=name,
-                            value=key,
-                        )
+                        _log_unknown_column(log, name, key, columns)
                         continue
                     out.append(
                         ValueColumn(name, str(measure), None if rater is None else str(rater), str(occ))
@@ -399,13 +398,7 @@ class MappingSpec:
             out = {}
             for name, these in codes.items():
                 if name != "*" and name not in set(columns):
-                    log.add(
-                        "unknown_column",
-                        f"column {name!r} (mapping key 'missing_codes') is not in the data"
-                        f"{suggest(name, columns)}; {_available(columns)}",
-                        column=name,
-                        value="missing_codes",
-                    )
+                    _log_unknown_column(log, name, "missing_codes", columns)
                     continue
                 out[name] = these
             return out

@@ -431,14 +431,10 @@ def mixed(
     random_frame = random_table(recs)
 
     k = p + theta.size + 1
-    st = design.slope_time
-    fixed_part, re_part = formula_parts(time, arm, covariates, random, st, participant)
-    if cluster is not None:
-        # lme4: in_group = 1 when the cluster is set; group = the cluster, else the participant.
-        g_part = {"slope": f"in_group:{st}", "intercept": "in_group"}.get(
-            cluster_random, f"in_group + in_group:{st}"
-        )
-        re_part += f" + (0 + {g_part} | {cluster})"
+    fixed_part, re_part = formula_parts(
+        time, arm, covariates, random, design.slope_time, participant,
+        cluster=cluster, cluster_random=cluster_random,
+    )  # fmt: skip
     diagnostics: dict[str, Any] = {}
     if vcov_unadjusted is not None:
         diagnostics["vcov_unadjusted"] = pd.DataFrame(

@@ -110,12 +110,23 @@ def formula_parts(
     random: str,
     slope_time: str | None,
     participant: str,
+    *,
+    cluster: str | None = None,
+    cluster_random: str | None = None,
 ) -> tuple[str, str]:
-    """lme4-style fixed part (``time * arm + covariates``) and participant random part."""
+    """lme4-style fixed part (``time * arm + covariates``) and random part: the participant
+    term, plus the therapy-group term ``(0 + in_group... | cluster)`` when ``cluster`` is set
+    (lme4: ``in_group`` = 1 when the cluster is set; group = the cluster, else the participant)."""
     fixed_part = f"{time} * {arm}" if arm is not None else time
     if covariates:
         fixed_part += " + " + " + ".join(covariates)
     re_part = f"({slope_time} | {participant})" if random == "slope" else f"(1 | {participant})"
+    if cluster is not None:
+        st = slope_time
+        g_part = {"slope": f"in_group:{st}", "intercept": "in_group"}.get(
+            cluster_random, f"in_group + in_group:{st}"
+        )
+        re_part += f" + (0 + {g_part} | {cluster})"
     return fixed_part, re_part
 
 

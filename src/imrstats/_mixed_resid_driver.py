@@ -204,14 +204,10 @@ def fit_structured(
         text, resid_part = "independent", ""
     resid_info["text"] = text
     k = p + nt + model.n_extra + 1
-    fixed_part, re_part = formula_parts(time, arm, covariates, random, design.slope_time,
-                                        participant)  # fmt: skip
-    if nested:
-        st = design.slope_time
-        g_part = {"slope": f"in_group:{st}", "intercept": "in_group"}.get(
-            cluster_random, f"in_group + in_group:{st}"
-        )
-        re_part += f" + (0 + {g_part} | {cluster})"
+    fixed_part, re_part = formula_parts(
+        time, arm, covariates, random, design.slope_time, participant,
+        cluster=cluster if nested else None, cluster_random=cluster_random,
+    )  # fmt: skip
     formula = f"value ~ {fixed_part} + {re_part}" + (
         f"; residual: {resid_part}" if resid_part else ""
     )

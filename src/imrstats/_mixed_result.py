@@ -481,16 +481,7 @@ class MixedResult:
 
     def _fixed_lines(self) -> list[str]:
         f = self.fixed
-        header = (
-            "term",
-            "estimate",
-            "std_error",
-            "df",
-            "statistic",
-            "p_value",
-            "ci_low",
-            "ci_high",
-        )
+        header = FIXED_COLUMNS
         rows = [header]
         for rec in f.itertuples(index=False):
             rows.append(

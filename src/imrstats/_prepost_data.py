@@ -22,7 +22,14 @@ from imrstats._errors import ProblemLog
 from imrstats._schema import validate_tidy
 from imrstats._schema_ranges import NO_RANGE_CHECK
 
-__all__ = ["Pairs", "extract_pairs", "format_table", "html_table"]
+__all__ = [
+    "Pairs",
+    "check_measure",
+    "extract_pairs",
+    "format_table",
+    "html_table",
+    "select_rater",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +42,48 @@ class Pairs:
     pre: str
     post: str
     occasions: tuple[str, ...]
+
+
+def check_measure(tidy: pd.DataFrame, outcome: str, log: ProblemLog) -> None:
+    """Log an ``unknown_measure`` problem when ``outcome`` is not a measure of ``tidy``."""
+    measures = sorted(pd.unique(tidy["measure"].dropna()))
+    if outcome not in measures:
+        log.add(
+            "unknown_measure",
+            f"measure {outcome!r} is not in the data (measures: {measures})",
+            column="measure",
+            value=outcome,
+        )
+
+
+def select_rater(
+    tidy: pd.DataFrame, outcome: str, rater: str | None, log: ProblemLog
+) -> tuple[pd.DataFrame, str | None]:
+    """The rows of measure ``outcome`` and the rater to analyse.
+
+    With ``rater=None`` the only rater of ``outcome`` is chosen; several raters log an
+    ``ambiguous_rater`` problem (and ``None`` is returned), a rater who did not rate
+    ``outcome`` an ``unknown_rater`` problem. The caller raises the log.
+    """
+    rows = tidy[(tidy["measure"] == outcome).to_numpy()]
+    raters = sorted(pd.unique(rows["rater"].dropna()))
+    if rater is None:
+        if len(raters) > 1:
+            log.add(
+                "ambiguous_rater",
+                f"measure {outcome!r} has several raters {raters}: choose one with rater=",
+                column="rater",
+            )
+        else:
+            rater = raters[0]
+    elif rater not in raters:
+        log.add(
+            "unknown_rater",
+            f"rater {rater!r} did not rate {outcome!r} (raters: {raters})",
+            column="rater",
+            value=rater,
+        )
+    return rows, rater
 
 
 def extract_pairs(
@@ -55,33 +104,9 @@ def extract_pairs(
     """
     tidy = validate_tidy(data, ranges=NO_RANGE_CHECK)  # ranges are checked at load time
     log = ProblemLog()
-    measures = sorted(pd.unique(tidy["measure"].dropna()))
-    if outcome not in measures:
-        log.add(
-            "unknown_measure",
-            f"measure {outcome!r} is not in the data (measures: {measures})",
-            column="measure",
-            value=outcome,
-        )
-        log.raise_if_any("cannot select the outcome")
-    rows = tidy[(tidy["measure"] == outcome).to_numpy()]
-    raters = sorted(pd.unique(rows["rater"].dropna()))
-    if rater is None:
-        if len(raters) > 1:
-            log.add(
-                "ambiguous_rater",
-                f"measure {outcome!r} has several raters {raters}: choose one with rater=",
-                column="rater",
-            )
-        else:
-            rater = raters[0]
-    elif rater not in raters:
-        log.add(
-            "unknown_rater",
-            f"rater {rater!r} did not rate {outcome!r} (raters: {raters})",
-            column="rater",
-            value=rater,
-        )
+    check_measure(tidy, outcome, log)
+    log.raise_if_any("cannot select the outcome")
+    rows, rater = select_rater(tidy, outcome, rater, log)
     occasions = tuple(str(c) for c in tidy["occasion"].cat.categories)
     if pre is None:
         pre = occasions[0]
